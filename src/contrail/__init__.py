@@ -1,0 +1,1 @@
+"""contrail: git is the control plane of a machine-learning model."""

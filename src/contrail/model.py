@@ -1,0 +1,102 @@
+"""The model: a scikit-learn Pipeline plus the facts needed to use it correctly.
+
+The bundle saved under models/ carries the feature list, the decision threshold and the
+scikit-learn version, so whoever loads it (evaluation, the service) cannot pair it with the
+wrong columns or threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+from contrail.params import FeatureParams, ThresholdParams, TrainParams
+
+
+def build_pipeline(features: FeatureParams, train: TrainParams, seed: int) -> Pipeline:
+    """Ordinal-encode categoricals, then gradient boosting with native categorical splits.
+
+    Unknown and missing categories encode to NaN, which the trees treat as "missing", so a
+    new carrier or airport still gets a prediction.
+    """
+    encode = ColumnTransformer(
+        [
+            (
+                "categorical",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                ),
+                list(features.categorical),
+            )
+        ],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    )
+    classifier = HistGradientBoostingClassifier(
+        learning_rate=train.learning_rate,
+        max_iter=train.max_iter,
+        max_leaf_nodes=train.max_leaf_nodes,
+        min_samples_leaf=train.min_samples_leaf,
+        l2_regularization=train.l2_regularization,
+        early_stopping=train.early_stopping,
+        categorical_features=[i < len(features.categorical) for i in range(len(features.columns))],
+        random_state=seed,
+    )
+    return Pipeline([("encode", encode), ("classify", classifier)])
+
+
+def choose_threshold(policy: ThresholdParams, y_train: np.ndarray, p_train: np.ndarray) -> float:
+    """Decision threshold from the training data only (never from the test month)."""
+    if policy.policy == "fixed":
+        return policy.value
+    # Flag as many flights as were delayed in training: robust to how well-calibrated the
+    # probabilities are, and no tuning on held-out data.
+    return float(np.quantile(p_train, 1 - float(np.mean(y_train))))
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    features: list[str]
+    threshold: float
+    sklearn_version: str
+    train_start: str
+    train_end: str
+    train_rows: int
+    train_positive_rate: float
+    train_seconds: float
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    pipeline: Pipeline
+    card: ModelCard
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return self.pipeline.predict_proba(features[self.card.features])[:, 1]
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self.pipeline, directory / "model.joblib")
+        (directory / "model.json").write_text(json.dumps(asdict(self.card), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> TrainedModel:
+        card = ModelCard(**json.loads((directory / "model.json").read_text()))
+        if card.sklearn_version != sklearn.__version__:
+            raise RuntimeError(
+                f"{directory} was trained with scikit-learn {card.sklearn_version}, "
+                f"this environment has {sklearn.__version__}: retrain or pin the same version"
+            )
+        return cls(joblib.load(directory / "model.joblib"), card)

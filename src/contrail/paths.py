@@ -1,0 +1,17 @@
+"""Where each stage reads and writes, relative to the repository root (mirrors dvc.yaml)."""
+
+from pathlib import Path
+
+RAW_WINDOW = Path("data/raw/window.parquet")
+RAW_CURRENT = Path("data/raw/current.parquet")
+VALIDATION_JSON = Path("reports/validation.json")
+VALIDATION_MD = Path("reports/validation.md")
+TRAIN = Path("data/features/train.parquet")
+TEST = Path("data/features/test.parquet")
+CURRENT = Path("data/features/current.parquet")
+FEATURE_STATS = Path("reports/features.json")
+MODEL_DIR = Path("models")
+EVALUATION_DIR = Path("reports/evaluation")
+METRICS = EVALUATION_DIR / "metrics.json"
+DRIFT_JSON = Path("reports/drift.json")
+DRIFT_HTML = Path("reports/drift.html")
