@@ -75,7 +75,6 @@ class ModelCard:
     train_end: str
     train_rows: int
     train_positive_rate: float
-    train_seconds: float
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ TEST = Path("data/features/test.parquet")
 CURRENT = Path("data/features/current.parquet")
 FEATURE_STATS = Path("reports/features.json")
 MODEL_DIR = Path("models")
+TRAINING_FACTS = Path("reports/training.json")
 EVALUATION_DIR = Path("reports/evaluation")
 METRICS = EVALUATION_DIR / "metrics.json"
 DRIFT_JSON = Path("reports/drift.json")

@@ -13,11 +13,13 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from contrail import paths
 from contrail.data import schema, sources
 from contrail.features import build_features, delay_label
 from contrail.io import atomic_path, read_json, read_parquet, write_json, write_parquet, write_text
+from contrail.model import ModelCard, TrainedModel, build_pipeline, choose_threshold
 from contrail.params import Params
 
 log = logging.getLogger("contrail")
@@ -122,12 +124,8 @@ def features(params: Params) -> None:
     )
 
 
-def train(params: Params) -> None:
-    import sklearn
-
-    from contrail.model import ModelCard, TrainedModel, build_pipeline, choose_threshold
-
-    data = read_parquet(paths.TRAIN)
+def train_model(data: pd.DataFrame, params: Params) -> tuple[TrainedModel, float]:
+    """Fit the pipeline on a labelled feature table; returns the model and fit seconds."""
     y = data[LABEL].to_numpy(dtype=int)
     pipeline = build_pipeline(params.features, params.train, params.seed)
     started = time.perf_counter()
@@ -143,10 +141,23 @@ def train(params: Params) -> None:
         train_end=str(params.data.test_month - 1),
         train_rows=len(data),
         train_positive_rate=float(y.mean()),
-        train_seconds=round(seconds, 2),
     )
-    TrainedModel(pipeline, card).save(paths.MODEL_DIR)
-    log.info("  threshold %.3f (%s policy)", card.threshold, params.threshold.policy)
+    return TrainedModel(pipeline, card), seconds
+
+
+def train(params: Params) -> None:
+    model, seconds = train_model(read_parquet(paths.TRAIN), params)
+    model.save(paths.MODEL_DIR)
+    # Run facts vary between identical runs, so they stay out of the model card and metrics.
+    write_json(
+        paths.TRAINING_FACTS,
+        {
+            "fit_seconds": round(seconds, 2),
+            "model_bytes": (paths.MODEL_DIR / "model.joblib").stat().st_size,
+            "n_iter": int(model.pipeline[-1].n_iter_),
+        },
+    )
+    log.info("  threshold %.3f (%s policy)", model.card.threshold, params.threshold.policy)
 
 
 def evaluate(params: Params) -> None:
@@ -154,7 +165,6 @@ def evaluate(params: Params) -> None:
     from sklearn.inspection import permutation_importance
 
     from contrail.metrics import DelayRateBaseline, bootstrap_interval, score
-    from contrail.model import TrainedModel
 
     model = TrainedModel.load(paths.MODEL_DIR)
     train, test = read_parquet(paths.TRAIN), read_parquet(paths.TEST)
@@ -182,9 +192,10 @@ def evaluate(params: Params) -> None:
             n_repeats=params.evaluate.importance_repeats,
             random_state=params.seed,
         )
-    with step(f"write {paths.EVALUATION_DIR}"), Live(
-        str(paths.EVALUATION_DIR), dvcyaml=False, save_dvc_exp=False, report=None
-    ) as live:
+    with (
+        step(f"write {paths.EVALUATION_DIR}"),
+        Live(str(paths.EVALUATION_DIR), dvcyaml=False, save_dvc_exp=False, report=None) as live,
+    ):
         for name, value in model_scores.items():
             live.log_metric(f"model/{name}", round(value, 6), plot=False)
         live.log_metric("model/roc_auc_low", round(low, 6), plot=False)

@@ -22,7 +22,10 @@ LOCAL_TZ = "America/New_York"
 HOUR_CHECK = "hour/minute must equal sched_dep_time"
 TIME_HOUR_CHECK = f"time_hour in {LOCAL_TZ} must fall on year/month/day and hour"
 # pandera's names for its built-in checks, as a reader would say them.
-CHECK_LABELS = {"multiple_fields_uniqueness": "duplicate flight key", "not_nullable": "missing value"}
+CHECK_LABELS = {
+    "multiple_fields_uniqueness": "duplicate flight key",
+    "not_nullable": "missing value",
+}
 # Columns a row-level, cross-field check looks at, so its report names them.
 TABLE_CHECK_COLUMNS = {
     "duplicate flight key": FLIGHT_KEY,

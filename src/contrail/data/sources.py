@@ -73,7 +73,7 @@ def read_file(path: Path) -> pd.DataFrame:
             raise SourceError(f"data.source {path}: expected a .parquet or .csv file")
     except SourceError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any reader failure means the same to the user
+    except Exception as exc:
         raise SourceError(f"data.source {path} cannot be read: {exc}") from exc
     if "time_hour" in table:
         # Parsing here, not in pandera: coercing one bad value makes pandera re-parse every
