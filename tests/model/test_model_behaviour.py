@@ -1,0 +1,73 @@
+"""Behaviour of the trained model: invariance, direction, quality, and a safe file format."""
+
+import numpy as np
+import pytest
+import sklearn
+
+from contrail.features import build_features
+from contrail.metrics import DelayRateBaseline
+from contrail.model import TrainedModel
+from contrail.stages import LABEL
+
+
+@pytest.fixture(scope="module")
+def test_raw(window_and_current, params):
+    window, _ = window_and_current
+    return window[window["month"] == params.data.test_month.month].reset_index(drop=True)
+
+
+def predict_raw(model: TrainedModel, raw) -> np.ndarray:
+    return model.predict_proba(build_features(raw, model.card.features))
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("flight", 1), ("tailnum", "N00000"), ("dep_delay", 600.0)]
+)
+def test_identifiers_and_leakage_do_not_change_predictions(trained_model, test_raw, column, value):
+    changed = test_raw.assign(**{column: value})
+    np.testing.assert_array_equal(
+        predict_raw(trained_model, test_raw), predict_raw(trained_model, changed)
+    )
+
+
+@pytest.mark.parametrize(("column", "value"), [("precip", 0.5), ("visib", 0.25)])
+def test_bad_weather_does_not_lower_delay_risk(trained_model, test_raw, column, value):
+    clear = test_raw.assign(precip=0.0, visib=10.0)
+    stormy = clear.assign(**{column: value})
+    assert predict_raw(trained_model, stormy).mean() >= predict_raw(trained_model, clear).mean()
+
+
+def test_model_beats_the_carrier_hour_baseline(trained_model, feature_tables):
+    from sklearn.metrics import roc_auc_score
+
+    train, test = feature_tables["train"], feature_tables["test"]
+    baseline = DelayRateBaseline().fit(
+        train["meta_carrier"], train["meta_hour"], train[LABEL].to_numpy(dtype=int)
+    )
+    y = test[LABEL].to_numpy(dtype=int)
+    model_auc = roc_auc_score(y, trained_model.predict_proba(test))
+    baseline_auc = roc_auc_score(y, baseline.predict_proba(test["meta_carrier"], test["meta_hour"]))
+    assert model_auc > baseline_auc + 0.02
+
+
+def test_prevalence_threshold_flags_the_training_delay_rate(trained_model, feature_tables):
+    train = feature_tables["train"]
+    flagged = (trained_model.predict_proba(train) >= trained_model.card.threshold).mean()
+    assert flagged == pytest.approx(train[LABEL].mean(), abs=0.01)
+
+
+def test_unknown_category_still_gets_a_probability(trained_model, feature_tables):
+    rows = feature_tables["test"].head(3).assign(carrier="ZZ", dest="XYZ")
+    p = trained_model.predict_proba(rows)
+    assert np.all((p > 0) & (p < 1))
+
+
+def test_saved_model_round_trips_and_refuses_other_sklearn(trained_model, feature_tables, tmp_path):
+    trained_model.save(tmp_path)
+    loaded = TrainedModel.load(tmp_path)
+    test = feature_tables["test"]
+    np.testing.assert_array_equal(loaded.predict_proba(test), trained_model.predict_proba(test))
+    card = (tmp_path / "model.json").read_text()
+    (tmp_path / "model.json").write_text(card.replace(sklearn.__version__, "0.0.1"))
+    with pytest.raises(RuntimeError, match="trained with scikit-learn 0.0.1"):
+        TrainedModel.load(tmp_path)
