@@ -59,7 +59,7 @@ def _validation_markdown(results: dict[str, dict]) -> str:
         lines += [f"## {name} ({result['file']}, {result['rows']:,} rows): {verdict}", ""]
         lines += [f"- {schema.Problem(**p).line()}" for p in result["problems"]]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def validate(params: Params) -> None:

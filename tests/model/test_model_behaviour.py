@@ -69,5 +69,5 @@ def test_saved_model_round_trips_and_refuses_other_sklearn(trained_model, featur
     np.testing.assert_array_equal(loaded.predict_proba(test), trained_model.predict_proba(test))
     card = (tmp_path / "model.json").read_text()
     (tmp_path / "model.json").write_text(card.replace(sklearn.__version__, "0.0.1"))
-    with pytest.raises(RuntimeError, match="trained with scikit-learn 0.0.1"):
+    with pytest.raises(RuntimeError, match=r"trained with scikit-learn 0\.0\.1"):
         TrainedModel.load(tmp_path)
