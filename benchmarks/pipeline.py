@@ -27,7 +27,9 @@ ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.envi
 
 def timed(repo: Path, *args: str) -> tuple[float, str]:
     start = time.perf_counter()
-    result = subprocess.run(args, cwd=repo, env=ENV, capture_output=True, text=True, check=True)
+    result = subprocess.run(args, cwd=repo, env=ENV, capture_output=True, text=True)
+    if result.returncode:
+        sys.exit(f"{' '.join(args)} failed:\n{result.stderr}")
     return time.perf_counter() - start, result.stdout
 
 
@@ -56,7 +58,10 @@ def main() -> None:
         repo = Path(tmp)
         for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
             shutil.copy(ROOT / name, repo / name)
-        shutil.copytree(ROOT / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        for folder in ("src", "data/source"):
+            shutil.copytree(
+                ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__")
+            )
         for args in (
             ("git", "init", "-q"),
             ("dvc", "init", "-q"),

@@ -11,6 +11,8 @@ from pathlib import Path
 import typer
 
 from contrail.params import DEFAULT_PARAMS_PATH, Params, ParamsError, load_params
+from contrail.report.cli import report_app
+from contrail.serving.cli import serving_app
 
 app = typer.Typer(
     help="GitOps ML pipeline for the flight-delay model.",
@@ -77,3 +79,7 @@ def check_params(params: Path = ParamsOption) -> None:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{params}: ok")
+
+
+app.add_typer(report_app)
+app.add_typer(serving_app)

@@ -58,8 +58,10 @@ def repo(tmp_path_factory, raw_sample) -> Path:
     repo = tmp_path_factory.mktemp("pipeline")
     for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
         shutil.copy(REPO_ROOT / name, repo / name)
-    shutil.copytree(REPO_ROOT / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    (repo / SOURCE).parent.mkdir(parents=True)
+    for folder in ("src", "data/source"):
+        shutil.copytree(
+            REPO_ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     raw_sample.to_csv(repo / SOURCE, index=False)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"].update(source=str(SOURCE), start="2013-01", end="2013-03")

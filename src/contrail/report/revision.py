@@ -1,0 +1,207 @@
+"""Reading the base revision and the workspace: git for committed report files, DVC for the
+metric/params/plot diffs and for the base model, so nothing is re-implemented.
+
+Every metrics and report JSON is committed (`cache: false`), so any revision can be read with
+`git show`. Only the base model itself is DVC-cached; when it is not in the local cache or a
+remote, the report falls back to comparing the metrics files.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from contrail import paths
+from contrail.params import DEFAULT_PARAMS_PATH, Params
+from contrail.report import compare
+
+# Plot names from the top-level `plots:` of dvc.yaml: the comment draws the first four, the
+# interactive HTML has all five.
+PLOT_NAMES = ("ROC", "Precision-Recall", "Calibration", "Permutation importance")
+HTML_PLOT_NAMES = (*PLOT_NAMES, "Confusion matrix")
+
+
+class ReportError(RuntimeError):
+    """The comparison cannot be made (unknown revision, DVC failure); the message says why."""
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, check=False)
+
+
+def resolve(base: str) -> str:
+    """Commit SHA of `base`; a branch name also matches its `origin/` copy, which is all a
+    CI checkout of a pull request has."""
+    for candidate in (base, f"origin/{base}"):
+        found = _run("git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+        if found.returncode == 0:
+            return found.stdout.strip()
+    raise ReportError(
+        f"unknown base revision {base!r} (in CI, check out with `fetch-depth: 0` "
+        "so the base branch is present)"
+    )
+
+
+def git_text(sha: str, path: Path) -> str | None:
+    """A committed file's text at `sha`, or None if it did not exist there."""
+    shown = _run("git", "show", f"{sha}:{path.as_posix()}")
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def git_json(sha: str, path: Path) -> dict | None:
+    text = git_text(sha, path)
+    return json.loads(text) if text is not None else None
+
+
+def workspace_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def dvc_json(*args: str) -> dict:
+    """Run a `dvc ... --json` command of the same environment and parse what it prints."""
+    done = _run(sys.executable, "-m", "dvc", *args, "--json")
+    if done.returncode != 0:
+        raise ReportError(f"`dvc {' '.join(args)}` failed: {done.stderr.strip()}")
+    return json.loads(done.stdout or "{}")
+
+
+def plot_data(sha: str) -> dict[str, list[dict]]:
+    """Data points of each plot at both revisions, every row tagged with `rev`."""
+    shown = dvc_json("plots", "diff", sha, "--targets", *PLOT_NAMES)
+    return {
+        name: [row for plot in plots for row in plot["content"]["data"]["values"]]
+        for name, plots in shown.get("data", {}).items()
+    }
+
+
+def write_interactive_plots(sha: str, out_dir: Path) -> None:
+    """`dvc plots diff` as HTML (zoomable Vega charts), uploaded beside the comment."""
+    done = _run(
+        sys.executable, "-m", "dvc", "plots", "diff", sha, "-o", str(out_dir),
+        "--targets", *HTML_PLOT_NAMES,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise ReportError(f"`dvc plots diff {sha} -o {out_dir}` failed: {done.stderr.strip()}")
+
+
+def _load_base_model(sha: str):
+    """The model at `sha`, from the local DVC cache or a remote."""
+    import dvc.api
+    import joblib
+    import sklearn
+    from dvc.exceptions import DvcException
+
+    from contrail.model import ModelCard, TrainedModel
+
+    card_json = git_json(sha, paths.MODEL_DIR / "model.json")
+    if card_json is None:
+        raise ReportError("the base revision has no model")
+    try:
+        card = ModelCard(**card_json)
+    except TypeError:
+        raise ReportError("the base model's card has a different format") from None
+    if card.sklearn_version != sklearn.__version__:
+        raise ReportError(
+            f"the base model was trained with scikit-learn {card.sklearn_version}, "
+            f"this environment has {sklearn.__version__}"
+        )
+    try:
+        with dvc.api.open(str(paths.MODEL_DIR / "model.joblib"), rev=sha, mode="rb") as f:
+            return TrainedModel(joblib.load(f), card)
+    except DvcException:
+        raise ReportError(
+            "the base model file is in neither the local DVC cache nor a DVC remote"
+        ) from None
+
+
+def same_rows(
+    sha: str, params: Params, samples: int
+) -> tuple[dict[str, compare.Interval], int, str]:
+    """Both models scored on the workspace's test rows: paired deltas, the row count, and
+    (when that is impossible) the reason, for the report to state."""
+    from contrail.io import read_parquet
+    from contrail.model import TrainedModel
+    from contrail.stages import LABEL
+
+    try:
+        base_model = _load_base_model(sha)
+        pr_model = TrainedModel.load(paths.MODEL_DIR)
+        test = read_parquet(paths.TEST)
+    except (ReportError, FileNotFoundError, RuntimeError) as exc:
+        return {}, 0, str(exc)
+    missing = sorted(set(base_model.card.features) - set(test.columns))
+    if missing:
+        return (
+            {},
+            0,
+            f"the base model uses feature(s) the PR no longer builds: {', '.join(missing)}",
+        )
+    y = test[LABEL].to_numpy(dtype=int)
+    intervals = compare.paired_bootstrap(
+        y,
+        base_model.predict_proba(test),
+        pr_model.predict_proba(test),
+        samples,
+        params.evaluate.confidence,
+        params.seed,
+    )
+    return intervals, len(y), ""
+
+
+def collect(base: str, params: Params, bootstrap_samples: int) -> compare.Comparison:
+    """Everything that differs between `base` and the workspace.
+
+    `bootstrap_samples=0` skips the paired intervals (the gate needs point deltas only)."""
+    sha = resolve(base)
+    metrics = dvc_json("metrics", "diff", sha, "--all")
+    changed_params = dvc_json("params", "diff", sha)
+    workspace_metrics = workspace_json(paths.METRICS) or {}
+    workspace_params = yaml.safe_load(DEFAULT_PARAMS_PATH.read_text())
+    base_params_text = git_text(sha, DEFAULT_PARAMS_PATH)
+
+    params_rows = []
+    for file, diff in changed_params.items():
+        prefix = "" if file == str(DEFAULT_PARAMS_PATH) else f"{file}:"
+        rows = compare.changes_from_dvc(diff, list(compare.flatten(workspace_params)))
+        params_rows += [compare.Change(prefix + r.name, r.base, r.pr) for r in rows]
+
+    drift, drift_dataset = compare.drift_rows(metrics.get(str(paths.DRIFT_JSON), {}))
+    intervals, rows, note = same_rows(sha, params, bootstrap_samples)
+    return compare.Comparison(
+        base_label=base,
+        base_sha=sha,
+        metrics=compare.changes_from_dvc(
+            metrics.get(str(paths.METRICS), {}), list(compare.flatten(workspace_metrics))
+        ),
+        params=params_rows,
+        drift=drift,
+        drift_dataset=drift_dataset,
+        facts=compare.run_facts(
+            (yaml.safe_load(base_params_text) if base_params_text else None, workspace_params),
+            (git_json(sha, paths.FEATURE_STATS), workspace_json(paths.FEATURE_STATS)),
+            (git_json(sha, paths.TRAINING_FACTS), workspace_json(paths.TRAINING_FACTS)),
+        ),
+        validation=compare.Change(
+            "validation",
+            git_json(sha, paths.VALIDATION_JSON),
+            workspace_json(paths.VALIDATION_JSON),
+        ),
+        same_rows=intervals,
+        same_rows_count=rows,
+        same_rows_note=note,
+        confidence=params.evaluate.confidence,
+    )
+
+
+def run_url(env: dict[str, Any]) -> str | None:
+    """This GitHub Actions run's page (where its artifacts are), from the runner's env."""
+    keys = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    if not all(env.get(k) for k in keys):
+        return None
+    server, repository, run_id = (env[k] for k in keys)
+    return f"{server}/{repository}/actions/runs/{run_id}"

@@ -1,0 +1,1 @@
+"""Serving the pipeline's model with BentoML: strict request contract, fast path, prediction log."""

