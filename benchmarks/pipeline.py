@@ -39,12 +39,12 @@ def bare_fit_and_evaluate() -> float:
 
     from contrail.data import sources
     from contrail.params import load_params
-    from contrail.stages import LABEL, _feature_table, train_model
+    from contrail.stages import LABEL, feature_table, train_model
 
     start = time.perf_counter()
     params = load_params(ROOT / "params.yaml")
     window, _ = sources.split_window(sources.read_source(params.data.source), params.data)
-    table = _feature_table(window, params)
+    table = feature_table(window, params)
     is_test = (sources.month_of(window) == params.data.test_month).to_numpy()
     labelled = table[LABEL].notna().to_numpy()
     model, _ = train_model(table[~is_test & labelled], params)

@@ -85,7 +85,8 @@ def validate(params: Params) -> None:
     log.info("  no problems found")
 
 
-def _feature_table(raw: pd.DataFrame, params: Params) -> pd.DataFrame:
+def feature_table(raw: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Model inputs, the label (<NA> without arrival) and the meta columns, per raw row."""
     table = build_features(raw, params.features.columns)
     table[LABEL] = delay_label(raw, params.target.delay_minutes)
     for column, meta in META_COLUMNS.items():
@@ -96,8 +97,8 @@ def _feature_table(raw: pd.DataFrame, params: Params) -> pd.DataFrame:
 def features(params: Params) -> None:
     window, current = read_parquet(paths.RAW_WINDOW), read_parquet(paths.RAW_CURRENT)
     with step("build features"):
-        window_table = _feature_table(window, params)
-        current_table = _feature_table(current, params)
+        window_table = feature_table(window, params)
+        current_table = feature_table(current, params)
     is_test = sources.month_of(window) == params.data.test_month
     unlabeled = window_table[LABEL].isna()
     train = window_table[~is_test & ~unlabeled].reset_index(drop=True)
