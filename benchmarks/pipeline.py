@@ -39,16 +39,13 @@ def bare_fit_and_evaluate() -> float:
 
     from contrail.data import sources
     from contrail.params import load_params
-    from contrail.stages import LABEL, feature_table, train_model
+    from contrail.stages import LABEL, feature_table, split_train_test, train_model
 
     start = time.perf_counter()
     params = load_params(ROOT / "params.yaml")
     window, _ = sources.split_window(sources.read_source(params.data.source), params.data)
-    table = feature_table(window, params)
-    is_test = (sources.month_of(window) == params.data.test_month).to_numpy()
-    labelled = table[LABEL].notna().to_numpy()
-    model, _ = train_model(table[~is_test & labelled], params)
-    test = table[is_test & labelled]
+    train, test = split_train_test(window, feature_table(window, params), params)
+    model, _ = train_model(train, params)
     roc_auc_score(test[LABEL].to_numpy(dtype=int), model.predict_proba(test))
     return time.perf_counter() - start
 

@@ -8,7 +8,7 @@ import pytest
 from contrail.data import sources
 from contrail.model import TrainedModel
 from contrail.params import Params, load_params
-from contrail.stages import feature_table, train_model
+from contrail.stages import feature_table, split_train_test, train_model
 
 ROWS_PER_MONTH = 6000
 
@@ -54,14 +54,8 @@ def window_and_current(
 def feature_tables(window_and_current, params: Params) -> dict[str, pd.DataFrame]:
     """Labelled train (Jan-Feb) and test (Mar) feature tables, and the current month (Apr)."""
     window, current = window_and_current
-    table = feature_table(window, params)
-    is_test = sources.month_of(window) == params.data.test_month
-    labelled = table["delayed"].notna()
-    return {
-        "train": table[~is_test & labelled].reset_index(drop=True),
-        "test": table[is_test & labelled].reset_index(drop=True),
-        "current": feature_table(current, params),
-    }
+    train, test = split_train_test(window, feature_table(window, params), params)
+    return {"train": train, "test": test, "current": feature_table(current, params)}
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,10 @@ from sklearn.preprocessing import OrdinalEncoder
 
 from contrail.params import FeatureParams, ThresholdParams, TrainParams
 
+# The two files of a saved model, inside its directory.
+PIPELINE_FILE = "model.joblib"
+CARD_FILE = "model.json"
+
 
 def build_pipeline(features: FeatureParams, train: TrainParams, seed: int) -> Pipeline:
     """Ordinal-encode categoricals, then gradient boosting with native categorical splits.
@@ -66,6 +70,10 @@ def choose_threshold(policy: ThresholdParams, y_train: np.ndarray, p_train: np.n
     return float(np.quantile(p_train, 1 - float(np.mean(y_train))))
 
 
+class IncompatibleModel(RuntimeError):
+    """The model was pickled by another scikit-learn version: loading it is not safe."""
+
+
 @dataclass(frozen=True)
 class ModelCard:
     features: list[str]
@@ -75,6 +83,15 @@ class ModelCard:
     train_end: str
     train_rows: int
     train_positive_rate: float
+
+    def require_same_sklearn(self, source: str) -> None:
+        """Refuse a model pickled by another scikit-learn: it may load and predict wrongly."""
+        if self.sklearn_version != sklearn.__version__:
+            raise IncompatibleModel(
+                f"{source} was trained with scikit-learn {self.sklearn_version}, this "
+                f"environment has {sklearn.__version__}: retrain it or pin "
+                f"scikit-learn=={self.sklearn_version}"
+            )
 
 
 @dataclass(frozen=True)
@@ -87,15 +104,11 @@ class TrainedModel:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.pipeline, directory / "model.joblib")
-        (directory / "model.json").write_text(json.dumps(asdict(self.card), indent=2) + "\n")
+        joblib.dump(self.pipeline, directory / PIPELINE_FILE)
+        (directory / CARD_FILE).write_text(json.dumps(asdict(self.card), indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: Path) -> TrainedModel:
-        card = ModelCard(**json.loads((directory / "model.json").read_text()))
-        if card.sklearn_version != sklearn.__version__:
-            raise RuntimeError(
-                f"{directory} was trained with scikit-learn {card.sklearn_version}, "
-                f"this environment has {sklearn.__version__}: retrain or pin the same version"
-            )
-        return cls(joblib.load(directory / "model.joblib"), card)
+        card = ModelCard(**json.loads((directory / CARD_FILE).read_text()))
+        card.require_same_sklearn(str(directory))
+        return cls(joblib.load(directory / PIPELINE_FILE), card)

@@ -16,3 +16,4 @@ EVALUATION_DIR = Path("reports/evaluation")
 METRICS = EVALUATION_DIR / "metrics.json"
 DRIFT_JSON = Path("reports/drift.json")
 DRIFT_HTML = Path("reports/drift.html")
+PR_REPORT = Path("reports/pr_report.md")

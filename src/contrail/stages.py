@@ -19,14 +19,20 @@ from contrail import paths
 from contrail.data import schema, sources
 from contrail.features import build_features, delay_label
 from contrail.io import atomic_path, read_json, read_parquet, write_json, write_parquet, write_text
-from contrail.model import ModelCard, TrainedModel, build_pipeline, choose_threshold
+from contrail.model import (
+    PIPELINE_FILE,
+    ModelCard,
+    TrainedModel,
+    build_pipeline,
+    choose_threshold,
+)
 from contrail.params import Params
 
 log = logging.getLogger("contrail")
 
 LABEL = "delayed"
 # Carried beside the features for the baseline and for slicing, never fed to the model.
-META_COLUMNS = {"carrier": "meta_carrier", "hour": "meta_hour", "time_hour": "meta_time_hour"}
+META_COLUMNS = {"carrier": "meta_carrier", "hour": "meta_hour"}
 
 
 @contextmanager
@@ -94,15 +100,24 @@ def feature_table(raw: pd.DataFrame, params: Params) -> pd.DataFrame:
     return table
 
 
+def split_train_test(
+    window: pd.DataFrame, table: pd.DataFrame, params: Params
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Labelled rows of the window's feature table: its last month is the test set."""
+    is_test = sources.month_of(window) == params.data.test_month
+    labelled = table[LABEL].notna()
+    return (
+        table[~is_test & labelled].reset_index(drop=True),
+        table[is_test & labelled].reset_index(drop=True),
+    )
+
+
 def features(params: Params) -> None:
     window, current = read_parquet(paths.RAW_WINDOW), read_parquet(paths.RAW_CURRENT)
     with step("build features"):
         window_table = feature_table(window, params)
         current_table = feature_table(current, params)
-    is_test = sources.month_of(window) == params.data.test_month
-    unlabeled = window_table[LABEL].isna()
-    train = window_table[~is_test & ~unlabeled].reset_index(drop=True)
-    test = window_table[is_test & ~unlabeled].reset_index(drop=True)
+    train, test = split_train_test(window, window_table, params)
     with step("write data/features"):
         write_parquet(paths.TRAIN, train)
         write_parquet(paths.TEST, test)
@@ -111,7 +126,7 @@ def features(params: Params) -> None:
         "train_rows": len(train),
         "test_rows": len(test),
         "current_rows": len(current_table),
-        "dropped_no_arrival": int(unlabeled.sum()),
+        "dropped_no_arrival": int(window_table[LABEL].isna().sum()),
         "train_delay_rate": float(train[LABEL].mean()),
         "test_delay_rate": float(test[LABEL].mean()),
         "current_delay_rate": float(current_table[LABEL].mean()),
@@ -154,7 +169,7 @@ def train(params: Params) -> None:
         paths.TRAINING_FACTS,
         {
             "fit_seconds": round(seconds, 2),
-            "model_bytes": (paths.MODEL_DIR / "model.joblib").stat().st_size,
+            "model_bytes": (paths.MODEL_DIR / PIPELINE_FILE).stat().st_size,
             "n_iter": int(model.pipeline[-1].n_iter_),
         },
     )

@@ -62,3 +62,10 @@ def test_window_and_current_month(raw_sample):
 def test_window_without_current_month_is_an_error(raw_sample):
     with pytest.raises(sources.SourceError, match="no rows for the current month"):
         sources.split_window(raw_sample, DataParams(start="2013-03", end="2013-04"))
+
+
+def test_table_without_month_columns_is_named(raw_sample):
+    with pytest.raises(sources.SourceError, match="has no month column"):
+        sources.split_window(
+            raw_sample.drop(columns="month"), DataParams(start="2013-01", end="2013-02")
+        )

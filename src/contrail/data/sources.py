@@ -95,6 +95,9 @@ def month_of(table: pd.DataFrame) -> pd.Series:
 
 def split_window(table: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The configured window and the month after it (the "current" production window)."""
+    missing = {"year", "month"} - set(table.columns)
+    if missing:
+        raise SourceError(f"data.source {data.source} has no {', '.join(sorted(missing))} column")
     months = month_of(table)
     start = pd.Period(data.start, freq="M")
     window = table[(months >= start) & (months <= data.test_month)]

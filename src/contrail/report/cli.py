@@ -13,13 +13,13 @@ from pathlib import Path
 
 import typer
 
+from contrail import paths
 from contrail.params import DEFAULT_PARAMS_PATH, Params, ParamsError, load_params
 
 report_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
-DEFAULT_OUTPUT = Path("reports/pr_report.md")
 BaseOption = typer.Option("main", "--base", help="Revision to compare with (branch, tag or SHA).")
-OutputOption = typer.Option(DEFAULT_OUTPUT, "--output", help="Markdown file to write.")
+OutputOption = typer.Option(paths.PR_REPORT, "--output", help="Markdown file to write.")
 ParamsOption = typer.Option(DEFAULT_PARAMS_PATH, "--params", help="Parameters file.")
 LabelsOption = typer.Option(
     "",

@@ -93,25 +93,23 @@ def _load_base_model(sha: str):
     """The model at `sha`, from the local DVC cache or a remote."""
     import dvc.api
     import joblib
-    import sklearn
     from dvc.exceptions import DvcException
 
-    from contrail.model import ModelCard, TrainedModel
+    from contrail.model import CARD_FILE, PIPELINE_FILE, IncompatibleModel, ModelCard, TrainedModel
 
-    card_json = git_json(sha, paths.MODEL_DIR / "model.json")
+    card_json = git_json(sha, paths.MODEL_DIR / CARD_FILE)
     if card_json is None:
         raise ReportError("the base revision has no model")
     try:
         card = ModelCard(**card_json)
     except TypeError:
         raise ReportError("the base model's card has a different format") from None
-    if card.sklearn_version != sklearn.__version__:
-        raise ReportError(
-            f"the base model was trained with scikit-learn {card.sklearn_version}, "
-            f"this environment has {sklearn.__version__}"
-        )
     try:
-        with dvc.api.open(str(paths.MODEL_DIR / "model.joblib"), rev=sha, mode="rb") as f:
+        card.require_same_sklearn("the base model")
+    except IncompatibleModel as exc:
+        raise ReportError(str(exc)) from None
+    try:
+        with dvc.api.open(str(paths.MODEL_DIR / PIPELINE_FILE), rev=sha, mode="rb") as f:
             return TrainedModel(joblib.load(f), card)
     except DvcException:
         raise ReportError(

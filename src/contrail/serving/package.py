@@ -20,11 +20,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from contrail import paths
 from contrail.data import sources
-from contrail.model import TrainedModel
+from contrail.model import CARD_FILE, PIPELINE_FILE, TrainedModel
 
 MODEL_NAME = "flight-delay"
-MODEL_FILES = ("model.joblib", "model.json")
+MODEL_FILES = (PIPELINE_FILE, CARD_FILE)
 # A few real flights travel with the model: the service checks its fast path on them at start.
 VERIFICATION_FILE = "verification.parquet"
 VERIFICATION_ROWS = 64
@@ -42,7 +43,7 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def dvc_lock_md5(lock_path: Path, model_file: str = "models/model.joblib") -> str:
+def dvc_lock_md5(lock_path: Path, model_file: str = str(paths.MODEL_DIR / PIPELINE_FILE)) -> str:
     """The md5 `dvc.lock` records for the model file (the train stage's output)."""
     if not lock_path.exists():
         raise PackagingError(f"{lock_path} is missing: run the pipeline first (`make run`)")
@@ -97,11 +98,11 @@ def import_model(
     from bentoml.exceptions import NotFound
 
     model = TrainedModel.load(model_dir)  # refuses a scikit-learn version mismatch
-    md5 = file_md5(model_dir / "model.joblib")
+    md5 = file_md5(model_dir / PIPELINE_FILE)
     recorded = dvc_lock_md5(lock_path)
     if md5 != recorded:
         raise PackagingError(
-            f"{model_dir / 'model.joblib'} (md5 {md5}) is not the model {lock_path} records "
+            f"{model_dir / PIPELINE_FILE} (md5 {md5}) is not the model {lock_path} records "
             f"(md5 {recorded}): run `dvc repro` or `dvc checkout` first"
         )
     tag = f"{MODEL_NAME}:{md5[:16]}"

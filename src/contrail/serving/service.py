@@ -28,7 +28,6 @@ from typing import Any
 import bentoml
 import numpy as np
 import pandas as pd
-import sklearn
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -37,7 +36,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from threadpoolctl import threadpool_limits
 
-from contrail.model import TrainedModel
+from contrail.model import CARD_FILE, IncompatibleModel, ModelCard, TrainedModel
 from contrail.serving.fast import CompiledModel
 from contrail.serving.package import MODEL_NAME, VERIFICATION_FILE
 from contrail.serving.predictions import PredictionLog, log_directory
@@ -176,12 +175,11 @@ def check_sklearn_version(tag: str) -> None:
         raise RuntimeError(
             f"no model {tag} in the BentoML store: run `contrail package` or `make serve`"
         ) from None
-    trained_with = json.loads((Path(stored.path) / "model.json").read_text())["sklearn_version"]
-    if trained_with != sklearn.__version__:
-        raise RuntimeError(
-            f"refusing to serve {stored.tag}: it was trained with scikit-learn {trained_with}, "
-            f"this environment has {sklearn.__version__}; retrain it or pin scikit-learn=={trained_with}"
-        )
+    card = ModelCard(**json.loads((Path(stored.path) / CARD_FILE).read_text()))
+    try:
+        card.require_same_sklearn(str(stored.tag))
+    except IncompatibleModel as exc:
+        raise RuntimeError(f"refusing to serve: {exc}") from None
 
 
 check_sklearn_version(MODEL_TAG)
