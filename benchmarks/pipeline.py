@@ -38,14 +38,16 @@ def bare_fit_and_evaluate() -> float:
     from sklearn.metrics import roc_auc_score
 
     from contrail.data import sources
+    from contrail.features import LABEL, feature_table, split_train_test
+    from contrail.model import fit
     from contrail.params import load_params
-    from contrail.stages import LABEL, feature_table, split_train_test, train_model
 
     start = time.perf_counter()
     params = load_params(ROOT / "params.yaml")
     window, _ = sources.split_window(sources.read_source(params.data.source), params.data)
-    train, test = split_train_test(window, feature_table(window, params), params)
-    model, _ = train_model(train, params)
+    table = feature_table(window, params.features.columns, params.target.delay_minutes)
+    train, test = split_train_test(window, table, params.data.end)
+    model = fit(train, params)
     roc_auc_score(test[LABEL].to_numpy(dtype=int), model.predict_proba(test))
     return time.perf_counter() - start
 

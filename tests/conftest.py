@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from contrail.data import sources
-from contrail.model import TrainedModel
+from contrail.features import feature_table, split_train_test
+from contrail.model import TrainedModel, fit
 from contrail.params import Params, load_params
-from contrail.stages import feature_table, split_train_test, train_model
 
 ROWS_PER_MONTH = 6000
 
@@ -54,10 +54,11 @@ def window_and_current(
 def feature_tables(window_and_current, params: Params) -> dict[str, pd.DataFrame]:
     """Labelled train (Jan-Feb) and test (Mar) feature tables, and the current month (Apr)."""
     window, current = window_and_current
-    train, test = split_train_test(window, feature_table(window, params), params)
-    return {"train": train, "test": test, "current": feature_table(current, params)}
+    columns, delay = params.features.columns, params.target.delay_minutes
+    train, test = split_train_test(window, feature_table(window, columns, delay), params.data.end)
+    return {"train": train, "test": test, "current": feature_table(current, columns, delay)}
 
 
 @pytest.fixture(scope="session")
 def trained_model(feature_tables, params: Params) -> TrainedModel:
-    return train_model(feature_tables["train"], params)[0]
+    return fit(feature_tables["train"], params)

@@ -6,6 +6,7 @@ any method chosen in params.yaml; this module only reshapes the snapshot.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -74,3 +75,7 @@ def summarize(snapshot: dict, drift_share: float) -> dict:
         "drift_share_threshold": drift_share,
         "features": per_feature,
     }
+
+
+def save_html(snapshot: Any, path: Path) -> None:
+    snapshot.save_html(str(path))

@@ -15,8 +15,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from contrail import months
+
 # Known only after the flight left or landed: never a feature.
 LEAKAGE_COLUMNS = frozenset({"dep_time", "dep_delay", "arr_time", "air_time", "arr_delay"})
+LABEL = "delayed"
+# Carried beside the features for the baseline and for slicing, never fed to the model.
+META_COLUMNS = {"carrier": "meta_carrier", "hour": "meta_hour"}
 
 
 def _decimal_hour(hhmm: pd.Series) -> pd.Series:
@@ -95,4 +100,25 @@ def delay_label(raw: pd.DataFrame, delay_minutes: float) -> pd.Series:
         np.where(arr_delay.isna(), pd.NA, arr_delay > delay_minutes),
         index=raw.index,
         dtype="Int8",
+    )
+
+
+def feature_table(raw: pd.DataFrame, feature_names: list[str], delay_minutes: float) -> pd.DataFrame:
+    """Model inputs, the label (<NA> without arrival) and the meta columns, per raw row."""
+    table = build_features(raw, feature_names)
+    table[LABEL] = delay_label(raw, delay_minutes)
+    for column, meta in META_COLUMNS.items():
+        table[meta] = raw[column]
+    return table
+
+
+def split_train_test(
+    window: pd.DataFrame, table: pd.DataFrame, test_month: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Labelled rows of the window's feature table: rows of `test_month` are the test set."""
+    is_test = months.of(window) == months.index(test_month)
+    labelled = table[LABEL].notna()
+    return (
+        table[~is_test & labelled].reset_index(drop=True),
+        table[is_test & labelled].reset_index(drop=True),
     )

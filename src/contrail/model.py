@@ -20,7 +20,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from contrail.params import FeatureParams, ThresholdParams, TrainParams
+from contrail.features import LABEL
+from contrail.io import atomic_path
+from contrail.params import FeatureParams, Params, ThresholdParams, TrainParams
 
 # The two files of a saved model, inside its directory.
 PIPELINE_FILE = "model.joblib"
@@ -103,12 +105,34 @@ class TrainedModel:
         return self.pipeline.predict_proba(features[self.card.features])[:, 1]
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.pipeline, directory / PIPELINE_FILE)
-        (directory / CARD_FILE).write_text(json.dumps(asdict(self.card), indent=2) + "\n")
+        """Both files replaced only once both are written: a crash keeps the last good pair."""
+        with (
+            atomic_path(directory / PIPELINE_FILE) as pipeline_tmp,
+            atomic_path(directory / CARD_FILE) as card_tmp,
+        ):
+            joblib.dump(self.pipeline, pipeline_tmp)
+            card_tmp.write_text(json.dumps(asdict(self.card), indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: Path) -> TrainedModel:
         card = ModelCard(**json.loads((directory / CARD_FILE).read_text()))
         card.require_same_sklearn(str(directory))
         return cls(joblib.load(directory / PIPELINE_FILE), card)
+
+
+def fit(data: pd.DataFrame, params: Params) -> TrainedModel:
+    """Fit the pipeline on a labelled feature table and write its card."""
+    y = data[LABEL].to_numpy(dtype=int)
+    columns = params.features.columns
+    pipeline = build_pipeline(params.features, params.train, params.seed)
+    pipeline.fit(data[columns], y)
+    card = ModelCard(
+        features=columns,
+        threshold=choose_threshold(params.threshold, y, pipeline.predict_proba(data[columns])[:, 1]),
+        sklearn_version=sklearn.__version__,
+        train_start=params.data.start,
+        train_end=params.data.last_train_month,
+        train_rows=len(data),
+        train_positive_rate=float(y.mean()),
+    )
+    return TrainedModel(pipeline, card)

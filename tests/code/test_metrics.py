@@ -30,8 +30,8 @@ def test_bootstrap_interval_narrows_with_more_rows():
 def test_score_uses_the_threshold_for_labels():
     y = np.array([0, 0, 1, 1])
     p = np.array([0.1, 0.4, 0.35, 0.9])
-    assert score(y, p, threshold=0.3)["recall"] == 1.0
-    assert score(y, p, threshold=0.5)["recall"] == 0.5
+    assert score(y, p, threshold=0.3).recall == 1.0
+    assert score(y, p, threshold=0.5).recall == 0.5
 
 
 def test_baseline_uses_group_rate_then_carrier_then_overall():

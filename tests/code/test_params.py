@@ -7,6 +7,7 @@ import yaml
 from typer.testing import CliRunner
 
 from contrail.cli import app
+from contrail import months
 from contrail.params import ParamsError, load_params, parse_params
 
 REPO_PARAMS = yaml.safe_load(Path("params.yaml").read_text())
@@ -20,7 +21,7 @@ def with_change(section: str, key: str, value: object) -> dict:
 
 def test_repository_params_are_valid():
     params = load_params()
-    assert params.data.test_month.strftime("%Y-%m") == REPO_PARAMS["data"]["end"]
+    assert months.name(params.data.test_index) == REPO_PARAMS["data"]["end"]
     assert params.features.columns[:3] == REPO_PARAMS["features"]["categorical"]
 
 
@@ -30,7 +31,7 @@ def test_repository_params_are_valid():
         ("train", "max_iterr", 10, "train.max_iterr: Extra inputs are not permitted"),
         ("train", "learning_rate", -0.1, "train.learning_rate: Input should be greater than 0"),
         ("data", "end", "2013-13", "data.end: String should match pattern"),
-        ("data", "end", "2012-12", "window 2013-01..2012-12 must span at least two months"),
+        ("data", "end", "2012-12", "start month 2013-01 is after end month 2012-12"),
         (
             "data",
             "source",

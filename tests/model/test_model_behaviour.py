@@ -7,13 +7,13 @@ import sklearn
 from contrail.features import build_features
 from contrail.metrics import DelayRateBaseline
 from contrail.model import TrainedModel
-from contrail.stages import LABEL
+from contrail.features import LABEL
 
 
 @pytest.fixture(scope="module")
 def test_raw(window_and_current, params):
     window, _ = window_and_current
-    return window[window["month"] == params.data.test_month.month].reset_index(drop=True)
+    return window[window["month"] == int(params.data.end[5:])].reset_index(drop=True)
 
 
 def predict_raw(model: TrainedModel, raw) -> np.ndarray:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from serving_support import REPO, write_model
 
-from contrail.data import sources
+from contrail import months
 from contrail.params import Params
 
 # BentoML reads BENTOML_HOME when it first touches its store; set it before any test does, so
@@ -38,7 +38,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 def raw_test(window_and_current, params: Params) -> pd.DataFrame:
     """Raw rows of the test month with an arrival: the rows of feature_tables["test"], in order."""
     window, _ = window_and_current
-    is_test = sources.month_of(window) == params.data.test_month
+    is_test = months.of(window) == params.data.test_index
     return window[is_test & window["arr_delay"].notna()].reset_index(drop=True)
 
 

