@@ -64,7 +64,7 @@ serve: setup ## Serve the current model on http://127.0.0.1:3000 (after `make ru
 test: setup ## Run the test suite
 	pytest
 
-lint: setup lock-check ## ruff, format and YAML/TOML checks via pre-commit, on all files
+lint: setup lock-check ## ruff, mypy (strict), YAML/TOML and workflow checks via pre-commit, on all files
 	pre-commit run --all-files --show-diff-on-failure
 
 lint-workflows: setup ## Schema-check and security-audit the GitHub workflows

@@ -220,9 +220,11 @@ def in_process_floor(model_dir: Path, raw: pd.DataFrame) -> list[str]:
 
 
 def _bodies(raw: pd.DataFrame, rows: int, count: int) -> list[bytes]:
-    from contrail.serving.schema import REQUEST_COLUMNS
+    from contrail.features import required_inputs
+    from contrail.model import TrainedModel
 
-    records = json.loads(raw[REQUEST_COLUMNS].to_json(orient="records"))
+    columns = required_inputs(TrainedModel.load(REPO / "models").card.features)
+    records = json.loads(raw[columns].to_json(orient="records"))
     return [
         json.dumps(
             {"flights": [records[(k * rows + j) % len(records)] for j in range(rows)]}
@@ -239,7 +241,7 @@ def start_bentoml(home: Path, workers: int, port: int) -> subprocess.Popen:
         REPO / "models",
         lock_path=REPO / "dvc.lock",
         metrics_path=REPO / "reports/evaluation/metrics.json",
-        raw_sample=pd.read_parquet(REPO / "data/raw/window.parquet"),
+        read_raw_sample=lambda: pd.read_parquet(REPO / "data/raw/window.parquet"),
         repo=REPO,
     )
     env = {

@@ -6,7 +6,7 @@ any method chosen in params.yaml; this module only reshapes the snapshot.
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from typing import Any
 
 import pandas as pd
@@ -22,7 +22,7 @@ def compared_columns(features: FeatureParams, drift: DriftParams) -> list[str]:
 
 def run_drift(
     reference: pd.DataFrame, current: pd.DataFrame, features: FeatureParams, drift: DriftParams
-) -> tuple[Any, dict]:
+) -> tuple[Any, dict[str, Any]]:
     """Evidently snapshot (for the HTML) and the compact summary (for DVC metrics)."""
     columns = compared_columns(features, drift)
     definition = DataDefinition(
@@ -48,7 +48,7 @@ def run_drift(
     return snapshot, summarize(snapshot.dict(), drift.drift_share)
 
 
-def summarize(snapshot: dict, drift_share: float) -> dict:
+def summarize(snapshot: dict[str, Any], drift_share: float) -> dict[str, Any]:
     """Per feature method/score/threshold/drifted, and the dataset verdict."""
     drifted = {
         test["metric_config"]["params"]["column"]: test["status"] == "FAIL"
@@ -77,5 +77,21 @@ def summarize(snapshot: dict, drift_share: float) -> dict:
     }
 
 
-def save_html(snapshot: Any, path: Path) -> None:
-    snapshot.save_html(str(path))
+# Evidently 0.7 gives every widget and graph a uuid7 and the dashboard a "metric_" + uuid4
+# id, drawn anew on each run: the only bytes that differ between two reports of the same data.
+_WIDGET_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\b")
+_DASHBOARD_ID = re.compile(r"metric_[0-9a-f]{32}")
+
+
+def stable_html(snapshot: Any) -> str:
+    """The HTML `snapshot.save_html` writes, with its random ids renumbered in order of
+    appearance, so the same data gives the same bytes (a DVC output must not change)."""
+    html: str = snapshot.get_html_str(as_iframe=False)
+    dashboard_ids = set(_DASHBOARD_ID.findall(html))
+    if len(dashboard_ids) != 1:
+        raise RuntimeError(f"expected one Evidently dashboard id, found {len(dashboard_ids)}")
+    html = html.replace(dashboard_ids.pop(), "metric_" + "0" * 32)
+    ids: dict[str, str] = {}
+    return _WIDGET_ID.sub(
+        lambda m: ids.setdefault(m.group(0), f"00000000-0000-7000-8000-{len(ids):012x}"), html
+    )

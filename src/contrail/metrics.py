@@ -194,7 +194,8 @@ def weighted_roc_auc(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.nd
     below = np.cumsum(negative, axis=1) - negative
     pairs = positive.sum(axis=1) * negative.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (positive * (below + 0.5 * negative)).sum(axis=1) / pairs
+        auc: np.ndarray = (positive * (below + 0.5 * negative)).sum(axis=1) / pairs
+    return auc
 
 
 def bootstrap_interval(

@@ -102,7 +102,8 @@ class TrainedModel:
     card: ModelCard
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(features[self.card.features])[:, 1]
+        probabilities: np.ndarray = self.pipeline.predict_proba(features[self.card.features])
+        return probabilities[:, 1]
 
     def save(self, directory: Path) -> None:
         """Both files replaced only once both are written: a crash keeps the last good pair."""

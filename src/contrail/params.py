@@ -79,8 +79,23 @@ class DataParams(Section):
         return months.name(self.test_index - 1)
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
 class ValidationParams(Section):
+    """Limits of the raw-data contract (src/contrail/data/schema.py) that depend on the data.
+
+    Missing-value bounds hold per month, so an outage of a few weeks cannot hide in a long
+    window's average; which columns exist is the contract's business, checked there.
+    """
+
     min_rows: int = Field(ge=1)
+    min_labelled_rows: int = Field(ge=1)
+    max_missing_share: Share
+    max_missing_share_by_column: dict[str, Share]
+
+    def missing_bound(self, column: str) -> float:
+        return self.max_missing_share_by_column.get(column, self.max_missing_share)
 
 
 class TargetParams(Section):

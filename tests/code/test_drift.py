@@ -1,8 +1,27 @@
 """Drift summary: one row per compared feature, Evidently's verdict, calendar excluded."""
 
 import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import wasserstein_distance
 
 from contrail.drift import run_drift
+
+
+def drift_score(reference: pd.Series, current: pd.Series, numeric: bool) -> float:
+    """The configured methods from their definitions: Wasserstein distance in units of the
+    reference's standard deviation (numeric), Jensen-Shannon distance of the category shares
+    (categorical). Missing values are not compared."""
+    reference, current = reference.dropna(), current.dropna()
+    if numeric:
+        return wasserstein_distance(reference, current) / max(float(np.std(reference)), 1e-3)
+    categories = sorted(set(reference) | set(current))
+    shares = [
+        s.value_counts(normalize=True).reindex(categories, fill_value=0)
+        for s in (reference, current)
+    ]
+    return float(jensenshannon(*shares))
 
 
 def test_summary_covers_compared_features_and_excludes_calendar(feature_tables, params):
@@ -12,9 +31,25 @@ def test_summary_covers_compared_features_and_excludes_calendar(feature_tables, 
     expected = [c for c in params.features.columns if c not in params.drift.exclude]
     assert list(summary["features"]) == expected
     assert "day_of_week" not in summary["features"]
-    drifted = [f for f in summary["features"].values() if f["drifted"]]
+    assert (params.drift.num_method, params.drift.cat_method) == ("wasserstein", "jensenshannon")
+    scores = {
+        name: drift_score(
+            feature_tables["train"][name],
+            feature_tables["current"][name],
+            numeric=name in params.features.numeric,
+        )
+        for name in expected
+    }
+    for name, score in scores.items():
+        assert summary["features"][name]["score"] == pytest.approx(score, abs=1e-5), name
+    # Evidently calls a feature drifted at a score of at least the threshold.
+    drifted = sorted(name for name, score in scores.items() if score >= params.drift.threshold)
+    assert 0 < len(drifted) < len(expected)  # the months differ in weather, not in everything
+    assert sorted(n for n, f in summary["features"].items() if f["drifted"]) == drifted
     assert summary["drifted_features"] == len(drifted)
-    assert summary["dataset_drift"] == (summary["drifted_share"] >= params.drift.drift_share)
+    share = len(drifted) / len(expected)
+    assert summary["drifted_share"] == pytest.approx(share, abs=1e-6)
+    assert summary["dataset_drift"] == (share >= params.drift.drift_share)
 
 
 def test_shifted_feature_drifts_and_identical_one_does_not(feature_tables, params):

@@ -6,8 +6,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from contrail.cli import app
 from contrail import months
+from contrail.cli import app
 from contrail.params import ParamsError, load_params, parse_params
 
 REPO_PARAMS = yaml.safe_load(Path("params.yaml").read_text())
@@ -48,12 +48,55 @@ def test_repository_params_are_valid():
         ("features", "numeric", ["carrier"], "'carrier' is categorical, listed under numeric"),
         ("features", "categorical", ["tailnumber"], "unknown feature 'tailnumber'"),
         ("drift", "exclude", ["month_of_year"], "drift.exclude: Value error, unknown feature"),
+        (
+            "drift",
+            "num_method",
+            "wasserstien",
+            "drift.num_method: Input should be 'anderson', 'cramer_von_mises', 'ed', "
+            "'empirical_mmd', 'es', 'hellinger', 'jensenshannon', 'kl_div', 'ks', 'mannw', "
+            "'psi', 't_test' or 'wasserstein'",
+        ),
+        (
+            "drift",
+            "cat_method",
+            "chi2",
+            "drift.cat_method: Input should be 'TVD', 'chisquare', 'fisher_exact', 'g_test', "
+            "'hellinger', 'jensenshannon', 'kl_div', 'psi' or 'z'",
+        ),
+        (
+            "validation",
+            "min_labelled_rows",
+            0,
+            "validation.min_labelled_rows: Input should be greater than or equal to 1",
+        ),
+        (
+            "validation",
+            "max_missing_share",
+            1.5,
+            "validation.max_missing_share: Input should be less than or equal to 1",
+        ),
+        (
+            "validation",
+            "max_missing_share_by_column",
+            {"wind_gust": -0.1},
+            "validation.max_missing_share_by_column.wind_gust: Input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_invalid_value_names_the_key(section, key, value, expected):
     with pytest.raises(ParamsError) as error:
         parse_params(with_change(section, key, value))
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["min_labelled_rows", "max_missing_share", "max_missing_share_by_column"]
+)
+def test_validation_limits_have_no_code_default(key):
+    raw = with_change("validation", "min_rows", 1000)
+    del raw["validation"][key]
+    with pytest.raises(ParamsError, match=f"validation.{key}: Field required"):
+        parse_params(raw)
 
 
 def test_unknown_section_is_rejected():

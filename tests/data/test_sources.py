@@ -1,5 +1,6 @@
 """Data sources: the embedded dataset, user files, and the monthly window."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -54,18 +55,64 @@ def test_unusable_path_is_named(tmp_path, name):
 
 
 def test_window_and_current_month(raw_sample):
-    window, current = sources.split_window(raw_sample, DataParams(source="nycflights13", start="2013-02", end="2013-03"))
+    window, current = sources.split_window(
+        raw_sample, DataParams(source="nycflights13", start="2013-02", end="2013-03")
+    )
     assert sorted(window["month"].unique()) == [2, 3]
     assert current["month"].unique().tolist() == [4]
 
 
 def test_window_without_current_month_is_an_error(raw_sample):
-    with pytest.raises(sources.SourceError, match="no rows for the current month"):
-        sources.split_window(raw_sample, DataParams(source="nycflights13", start="2013-03", end="2013-04"))
+    with pytest.raises(sources.SourceError, match=r"no rows for 2013-05 \(current month\)$"):
+        sources.split_window(
+            raw_sample, DataParams(source="nycflights13", start="2013-03", end="2013-04")
+        )
+
+
+@pytest.mark.parametrize(("month", "role"), [(2, "training month"), (3, "test month")])
+def test_every_month_of_the_window_needs_rows(raw_sample, month, role):
+    without = raw_sample[raw_sample["month"] != month]
+    with pytest.raises(sources.SourceError, match=rf"no rows for 2013-0{month} \({role}\)$"):
+        sources.split_window(
+            without, DataParams(source="nycflights13", start="2013-01", end="2013-03")
+        )
+
+
+@pytest.mark.parametrize("month", [np.nan, 2.5])
+def test_rows_that_fit_in_no_month_are_named(raw_sample, month):
+    table = raw_sample.astype({"month": float})
+    table.loc[7, "month"] = month
+    with pytest.raises(sources.SourceError, match=r"not whole numbers in 1 row\(s\) \(rows 7\)"):
+        sources.split_window(
+            table, DataParams(source="nycflights13", start="2013-01", end="2013-02")
+        )
+
+
+def test_text_in_a_numeric_column_names_file_column_value_and_rows(raw_sample, tmp_path):
+    path = tmp_path / "flights.csv"
+    table = raw_sample.head(20).astype({"month": object, "dep_delay": object})
+    table.loc[[2, 5], "month"] = "Jan"
+    table.loc[9, "dep_delay"] = "late"
+    table.to_csv(path, index=False)
+    with pytest.raises(sources.SourceError) as error:
+        sources.read_source(str(path))
+    assert str(error.value).splitlines() == [
+        f"data.source {path}: column month has non-numeric values, e.g. 'Jan' (rows 2, 5)",
+        f"data.source {path}: column dep_delay has non-numeric values, e.g. 'late' (rows 9)",
+    ]
+
+
+def test_numbers_stored_as_text_become_numbers(raw_sample, tmp_path):
+    path = tmp_path / "flights.parquet"
+    raw_sample.head(20).astype({"month": str, "sched_dep_time": str}).to_parquet(path)
+    table = sources.read_source(str(path))
+    assert table["month"].tolist() == raw_sample["month"].head(20).tolist()
+    assert pd.api.types.is_numeric_dtype(table["sched_dep_time"])
 
 
 def test_table_without_month_columns_is_named(raw_sample):
     with pytest.raises(sources.SourceError, match="has no month column"):
         sources.split_window(
-            raw_sample.drop(columns="month"), DataParams(source="nycflights13", start="2013-01", end="2013-02")
+            raw_sample.drop(columns="month"),
+            DataParams(source="nycflights13", start="2013-01", end="2013-02"),
         )

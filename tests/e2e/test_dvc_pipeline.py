@@ -69,6 +69,7 @@ def repo(tmp_path_factory, raw_sample) -> Path:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(repo, "git", "init", "-q", "-b", "main")
     run(repo, "dvc", "init", "-q")
+    shutil.copytree(REPO_ROOT / ".dvc/plots", repo / ".dvc/plots")  # custom plot templates
     # dvclive (evaluate stage) needs a commit to exist, as any cloned project has.
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "pipeline")
@@ -78,17 +79,54 @@ def repo(tmp_path_factory, raw_sample) -> Path:
     return repo
 
 
-def test_repro_is_reproducible_and_leaves_status_clean(repo):
-    first = {path: (repo / path).read_text() for path in (METRICS, DRIFT)}
-    assert json.loads(first[METRICS])["model"]["roc_auc"] > 0.6
+def tracked_outputs(repo: Path) -> dict[str, str]:
+    """sha256 of dvc.lock and of every file it records as a stage output."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    outs = [o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])]
+    files = [
+        f
+        for out in outs
+        for f in ([repo / out] if (repo / out).is_file() else sorted((repo / out).rglob("*")))
+    ]
+    return {str(f.relative_to(repo)): digest(f) for f in [repo / "dvc.lock", *files]}
+
+
+def test_repro_is_deterministic_and_leaves_git_clean(repo):
+    assert json.loads((repo / METRICS).read_text())["model"]["roc_auc"] > 0.6
+    first = tracked_outputs(repo)
     run(repo, "dvc", "repro", "--force")
-    assert {path: (repo / path).read_text() for path in (METRICS, DRIFT)} == first
+    assert tracked_outputs(repo) == first
+    assert run(repo, "git", "status", "--porcelain").stdout == ""
     assert "up to date" in run(repo, "dvc", "status").stdout
+
+
+def test_editing_one_stage_module_invalidates_only_that_stage(repo):
+    module = repo / "src/contrail/stages/drift.py"
+    original = module.read_text()
+    module.write_text(original + "# a comment\n")
+    status = json.loads(run(repo, "dvc", "status", "--json").stdout)
+    module.write_text(original)
+    assert set(status) == {"drift"}
+
+
+def test_misspelt_params_section_stops_repro_naming_it(repo):
+    path = repo / "params.yaml"
+    original = path.read_text()
+    path.write_text(original + "trian:\n  learning_rate: 0.05\n")  # meant `train:`
+    result = run(repo, "dvc", "repro", check=False)
+    path.write_text(original)
+    assert result.returncode != 0
+    assert "trian: Extra inputs are not permitted" in result.stderr
 
 
 def test_hyperparameter_experiment_reruns_only_dependent_stages(repo):
     output = run(repo, "dvc", "exp", "run", "--set-param", "train.learning_rate=0.2").stdout
-    assert set(re.findall(r"Running stage '(\w+)'", output)) == {"train", "evaluate"}
+    # check-params validates the whole file after any change to it; the rest is exact.
+    assert set(re.findall(r"Running stage '([\w-]+)'", output)) == {
+        "check-params",
+        "train",
+        "evaluate",
+    }
     experiments = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
     assert "model" in json.dumps(experiments) and "roc_auc" in json.dumps(experiments)
     (name,) = run(repo, "dvc", "exp", "ls", "--name-only").stdout.split()

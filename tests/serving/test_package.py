@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -11,21 +12,42 @@ from pathlib import Path
 
 import bentoml
 import pytest
+import sklearn
 import yaml
-from serving_support import REPO, write_model
+from serving_support import REPO, git_repo_with_one_commit, write_model
 
-from contrail.serving.package import PackagingError, build_bento, file_md5, import_model
+from contrail.serving.package import (
+    PackagingError,
+    build_bento,
+    file_md5,
+    git_commit,
+    import_model,
+)
 
 
-def test_the_stored_model_carries_provenance_labels_and_metadata(packaged_model, trained_model):
+def test_the_stored_model_carries_provenance_labels_and_metadata(
+    packaged_model, pipeline_dir, git_repo
+):
+    md5 = hashlib.md5((pipeline_dir / "models/model.joblib").read_bytes()).hexdigest()
+    _, commit = git_repo
     stored = bentoml.models.get(packaged_model)
-    metadata, card = stored.info.metadata, trained_model.card
-    assert metadata["dvc_model_md5"].startswith(stored.tag.version)
-    assert metadata["git_commit"] != ""
-    assert (metadata["train_start"], metadata["train_end"]) == (card.train_start, card.train_end)
+    metadata, labels = stored.info.metadata, stored.info.labels
+    assert packaged_model == f"flight-delay:{md5[:16]}"
+    assert metadata["dvc_model_md5"] == md5
+    assert (metadata["git_commit"], labels["git_commit"]) == (commit, commit[:12])
+    # The fixtures train on Jan-Feb 2013 (March is the test month).
+    assert (metadata["train_start"], metadata["train_end"]) == ("2013-01", "2013-02")
+    assert labels["train_window"] == "2013-01..2013-02"
     assert metadata["metrics"] == {"roc_auc": 0.7, "f1": 0.5}
-    assert metadata["sklearn_version"] == card.sklearn_version
-    assert stored.info.labels["train_window"] == f"{card.train_start}..{card.train_end}"
+    assert metadata["sklearn_version"] == labels["sklearn_version"] == sklearn.__version__
+
+
+def test_the_commit_is_marked_dirty_only_when_a_tracked_file_changed(tmp_path):
+    commit = git_repo_with_one_commit(tmp_path)
+    (tmp_path / "untracked.txt").write_text("new")
+    assert git_commit(tmp_path) == commit
+    (tmp_path / "tracked.txt").write_text("v2\n")
+    assert git_commit(tmp_path) == f"{commit}-dirty"
 
 
 def test_importing_the_same_model_again_reuses_its_tag(
@@ -36,7 +58,7 @@ def test_importing_the_same_model_again_reuses_its_tag(
         directory / "models",
         lock_path=directory / "dvc.lock",
         metrics_path=directory / "metrics.json",
-        raw_sample=raw_test,
+        read_raw_sample=lambda: raw_test,
         repo=REPO,
     )
     assert again == packaged_model
@@ -51,7 +73,7 @@ def test_a_model_that_dvc_lock_does_not_describe_is_refused(trained_model, raw_t
             directory / "models",
             lock_path=lock,
             metrics_path=directory / "metrics.json",
-            raw_sample=raw_test,
+            read_raw_sample=lambda: raw_test,
             repo=REPO,
         )
 

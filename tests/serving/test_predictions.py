@@ -18,12 +18,17 @@ def test_logged_requests_read_back_as_training_features(tmp_path, raw_test, feat
     log = PredictionLog(tmp_path)
     # Pretty-printed bodies (line breaks) must still make one line per request.
     log.write(
-        json.dumps({"flights": as_flights(first)}, indent=2).encode(),
+        json.dumps({"flights": as_flights(first, features)}, indent=2).encode(),
         np.array([0.1, 0.5, 0.9]),
         0.5,
         "v1",
     )
-    log.write(json.dumps({"flights": as_flights(second)}).encode(), np.array([0.2, 0.7]), 0.5, "v2")
+    log.write(
+        json.dumps({"flights": as_flights(second, features)}).encode(),
+        np.array([0.2, 0.7]),
+        0.5,
+        "v2",
+    )
     log.close()
 
     (path,) = tmp_path.glob("predictions-*.jsonl")

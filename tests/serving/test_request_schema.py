@@ -12,17 +12,44 @@ from pydantic import ValidationError
 from serving_support import as_flights
 
 from contrail.data.schema import CARRIERS, ORIGINS, raw_schema
-from contrail.features import required_inputs
-from contrail.serving.schema import REQUEST_COLUMNS, Flight, PredictRequest, field_path
+from contrail.features import FEATURES
+from contrail.serving.schema import field_path, request_schema
+
+# The README's list: what a flight must carry for the repository's default features.
+DEFAULT_INPUTS = ["carrier", "origin", "dest", "sched_dep_time", "sched_arr_time", "year", "month", "day", "distance", "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib"]  # fmt: skip
 
 
-def test_request_fields_are_the_raw_inputs_of_the_configured_features(params):
-    assert list(Flight.model_fields) == required_inputs(params.features.columns)
-    assert list(Flight.model_fields) == REQUEST_COLUMNS
+@pytest.fixture(scope="module")
+def flight(raw_test, params) -> dict:
+    (row,) = as_flights(raw_test.head(1), params.features.columns)
+    return row
 
 
+def test_the_default_features_take_the_readme_fields_in_order(params):
+    assert list(request_schema(params.features.columns).flight.model_fields) == DEFAULT_INPUTS
+
+
+@pytest.mark.parametrize(
+    ("dropped", "gone"),
+    [("wind_gust", {"wind_gust"}), ("day_of_week", {"year", "month", "day"})],
+)
+def test_dropping_a_feature_drops_exactly_the_inputs_only_it_needed(params, flight, dropped, gone):
+    schema = request_schema([f for f in params.features.columns if f != dropped])
+    assert list(schema.flight.model_fields) == [c for c in DEFAULT_INPUTS if c not in gone]
+    assert set(schema.dtypes) == set(DEFAULT_INPUTS) - gone
+    with pytest.raises(ValidationError) as info:
+        schema.request.model_validate({"flights": [flight]})
+    assert {(e["loc"], e["type"]) for e in info.value.errors()} == {
+        (("flights", 0, column), "extra_forbidden") for column in gone
+    }
+    trimmed = {k: v for k, v in flight.items() if k not in gone}
+    assert schema.request.model_validate({"flights": [trimmed]}).flights[0].model_dump() == trimmed
+
+
+# The whole contract, every column any feature can ask for.
+SCHEMA = request_schema(list(FEATURES))
 CONTRACT = raw_schema(min_rows=1).columns
-COLUMN_CONTRACT = pa.DataFrameSchema({c: CONTRACT[c] for c in REQUEST_COLUMNS})
+COLUMN_CONTRACT = pa.DataFrameSchema({c: CONTRACT[c] for c in SCHEMA.columns})
 
 
 def _value(column: str) -> st.SearchStrategy:
@@ -38,7 +65,7 @@ def _value(column: str) -> st.SearchStrategy:
 
 
 # Dates are kept valid here: the API's extra "the date exists" rule is tested on its own.
-rows = st.fixed_dictionaries({c: _value(c) for c in REQUEST_COLUMNS if c != "day"}).map(
+rows = st.fixed_dictionaries({c: _value(c) for c in SCHEMA.columns if c != "day"}).map(
     lambda row: {**row, "day": 1}
 )
 
@@ -47,7 +74,7 @@ rows = st.fixed_dictionaries({c: _value(c) for c in REQUEST_COLUMNS if c != "day
 @given(rows)
 def test_api_accepts_a_flight_exactly_when_the_data_contract_does(row):
     try:
-        Flight.model_validate(row)
+        SCHEMA.flight.model_validate(row)
         api_accepts = True
     except ValidationError:
         api_accepts = False
@@ -59,10 +86,9 @@ def test_api_accepts_a_flight_exactly_when_the_data_contract_does(row):
     assert api_accepts == contract_accepts
 
 
-def test_a_date_that_does_not_exist_is_rejected_on_the_day_field(raw_test):
-    (flight,) = as_flights(raw_test.head(1))
+def test_a_date_that_does_not_exist_is_rejected_on_the_day_field(flight):
     with pytest.raises(ValidationError) as info:
-        Flight.model_validate({**flight, "year": 2013, "month": 2, "day": 30})
+        SCHEMA.flight.model_validate({**flight, "year": 2013, "month": 2, "day": 30})
     assert [e["loc"] for e in info.value.errors()] == [("day",)]
 
 
@@ -70,5 +96,5 @@ def test_error_paths_read_like_the_json_they_point_at():
     assert field_path(("flights", 3, "carrier")) == "flights[3].carrier"
     assert field_path(()) == "<body>"
     with pytest.raises(ValidationError) as info:
-        PredictRequest.model_validate_json(b'{"flights": [], "x": 1}')
+        SCHEMA.request.model_validate_json(b'{"flights": [], "x": 1}')
     assert {field_path(e["loc"]) for e in info.value.errors()} == {"flights", "x"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -17,8 +18,8 @@ from contrail.serving.schema import MAX_BATCH_SIZE, PredictResponse
 
 
 @pytest.fixture(scope="module")
-def flight(raw_test) -> dict:
-    (row,) = as_flights(raw_test.head(1))
+def flight(raw_test, trained_model) -> dict:
+    (row,) = as_flights(raw_test.head(1), trained_model.card.features)
     return row
 
 
@@ -27,24 +28,31 @@ def body(*flights: dict, **top_level) -> str:
 
 
 def test_a_flight_gets_probability_label_and_model_version(
-    server, flight, packaged_model, trained_model
+    server, flight, raw_test, packaged_model, trained_model
 ):
     response = server.post(body(flight, {**flight, "dest": "ZZZ"}))
     assert response.status_code == 200
     first, unseen = PredictResponse.model_validate_json(response.content).predictions
-    assert 0 <= first.probability <= 1
+    expected = trained_model.predict_proba(
+        build_features(raw_test.head(1), trained_model.card.features)
+    )
+    assert first.probability == pytest.approx(expected[0], rel=0, abs=1e-9)
     assert first.delayed == (first.probability >= trained_model.card.threshold)
     assert first.model_version == packaged_model.split(":")[1]
     assert (first.unseen, unseen.unseen) == ([], ["dest"])
 
 
-def test_metadata_describes_the_served_model(server, packaged_model, trained_model):
+def test_metadata_describes_the_served_model(
+    server, packaged_model, pipeline_dir, git_repo, params
+):
+    md5 = hashlib.md5((pipeline_dir / "models/model.joblib").read_bytes()).hexdigest()
     metadata = httpx.get(f"{server.url}/metadata", timeout=10).json()
-    assert metadata["model_tag"] == packaged_model
-    assert metadata["train_start"] == trained_model.card.train_start
+    assert (metadata["model_tag"], metadata["model_version"]) == (packaged_model, md5[:16])
+    assert (metadata["dvc_model_md5"], metadata["git_commit"]) == (md5, git_repo[1])
+    assert (metadata["train_start"], metadata["train_end"]) == ("2013-01", "2013-02")
+    assert metadata["features"] == params.features.columns
     assert metadata["metrics"] == {"roc_auc": 0.7, "f1": 0.5}
-    assert metadata["max_batch_size"] == MAX_BATCH_SIZE
-    assert metadata["git_commit"]
+    assert metadata["max_batch_size"] == 1000
 
 
 @pytest.mark.parametrize("path", ["/livez", "/readyz", "/metrics"])
@@ -143,7 +151,7 @@ def test_service_probabilities_equal_the_pipelines_on_the_test_split(
     server, raw_test, feature_tables, trained_model
 ):
     expected = trained_model.predict_proba(feature_tables["test"])
-    flights = as_flights(raw_test)
+    flights = as_flights(raw_test, trained_model.card.features)
     got = []
     for start in range(0, len(flights), MAX_BATCH_SIZE):
         response = server.post(body(*flights[start : start + MAX_BATCH_SIZE]))
@@ -159,7 +167,7 @@ def test_served_flights_read_back_from_the_prediction_log(server, raw_test, trai
     features = trained_model.card.features
     before = len(read_predictions(server.log_dir, features))
     sent = raw_test.iloc[100:107]
-    response = server.post(body(*as_flights(sent)))
+    response = server.post(body(*as_flights(sent, features)))
     logged = read_predictions(server.log_dir, features).iloc[before:].reset_index(drop=True)
     pd.testing.assert_frame_equal(
         logged[features], build_features(sent.reset_index(drop=True), features)
@@ -169,3 +177,11 @@ def test_served_flights_read_back_from_the_prediction_log(server, raw_test, trai
     ]
     assert (logged["model_version"] == response.json()["predictions"][0]["model_version"]).all()
     assert str(logged["timestamp"].dt.tz) == "UTC"
+
+
+def test_the_verified_model_is_served_by_the_compiled_path(server):
+    # The worker logs its start here, and would log falling back to the pipeline before it
+    # (as the forest model's service does, tests/serving/test_service_any_estimator.py).
+    log = server.output.read_text()
+    assert "Service flight_delay initialized" in log
+    assert "not the compiled fast path" not in log

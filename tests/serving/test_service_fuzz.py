@@ -9,8 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serving_support import as_flights
 
-from contrail.serving.schema import REQUEST_COLUMNS
-
 json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -25,18 +23,16 @@ json_values = st.recursive(
 
 
 @pytest.fixture(scope="module")
-def flight(raw_test) -> dict:
-    return as_flights(raw_test.head(1))[0]
+def flight(raw_test, trained_model) -> dict:
+    return as_flights(raw_test.head(1), trained_model.card.features)[0]
 
 
 def _mutated(flight: dict) -> st.SearchStrategy[str]:
     """A valid flight with one field replaced, dropped or added, inside a valid-looking body."""
-    replace = st.tuples(st.sampled_from(REQUEST_COLUMNS), json_values).map(
+    replace = st.tuples(st.sampled_from(list(flight)), json_values).map(
         lambda kv: {**flight, kv[0]: kv[1]}
     )
-    drop = st.sampled_from(REQUEST_COLUMNS).map(
-        lambda k: {c: v for c, v in flight.items() if c != k}
-    )
+    drop = st.sampled_from(list(flight)).map(lambda k: {c: v for c, v in flight.items() if c != k})
     add = st.tuples(st.text(max_size=6), json_values).map(lambda kv: {**flight, kv[0]: kv[1]})
     return st.lists(replace | drop | add, max_size=3).map(
         lambda flights: json.dumps({"flights": flights})

@@ -2,7 +2,9 @@
 
 pandera's lazy validation lists one failure per cell, and dataframe-level checks repeat a
 failing row once per column. `condense` folds that into one line per problem: which column,
-which check, how many rows, a few offending values and example rows.
+which check, how many rows, a few offending values and example rows. Bounds that depend on
+the data (rows, labelled flights and missing values per month) come from params.yaml
+`validation:`.
 """
 
 from __future__ import annotations
@@ -10,15 +12,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
+
+from contrail import months
+from contrail.params import ParamsError, ValidationParams
 
 CARRIERS = (
     "9E", "AA", "AS", "B6", "DL", "EV", "F9", "FL", "HA", "MQ", "OO", "UA", "US", "VX", "WN", "YV",
 )  # fmt: skip
 ORIGINS = ("EWR", "JFK", "LGA")
 FLIGHT_KEY = ["carrier", "flight", "time_hour"]
+# A flight's label is its arrival delay: without one it can neither train nor test the model.
+ARRIVAL = "arr_delay"
 LOCAL_TZ = "America/New_York"
 HOUR_CHECK = "hour/minute must equal sched_dep_time"
 TIME_HOUR_CHECK = f"time_hour in {LOCAL_TZ} must fall on year/month/day and hour"
@@ -180,12 +188,96 @@ def condense(failures: pd.DataFrame, max_examples: int = 5) -> list[Problem]:
     return problems
 
 
-def validate(table: pd.DataFrame, min_rows: int) -> tuple[pd.DataFrame, list[Problem]]:
-    """The table with dtypes coerced to the contract, and its problems (empty when valid)."""
+def _non_finite(table: pd.DataFrame, columns: dict[str, pa.Column]) -> list[Problem]:
+    """±inf in any numeric column: a broken export, refused even where no range would catch it."""
+    problems = []
+    for name, spec in columns.items():
+        if name not in table or not str(spec.dtype).startswith(("int", "float")):
+            continue
+        values = pd.to_numeric(table[name], errors="coerce").astype("float64")
+        bad = values[np.isinf(values)]
+        if len(bad):
+            problems.append(
+                Problem(
+                    column=name,
+                    check="non-finite value",
+                    rows=len(bad),
+                    examples=sorted(set(map(str, bad))),
+                    example_rows=[int(i) for i in bad.index[:5]],
+                )
+            )
+    return problems
+
+
+def _per_month(table: pd.DataFrame, nullable: list[str], limits: ValidationParams) -> list[Problem]:
+    """Missing shares and labelled flights per month: a weather feed that stops for weeks, or a
+    month without arrivals, would hide in the average of a long window."""
+    if not {"year", "month"} <= set(table.columns):
+        return []  # pandera names the missing column
+    # "YYYY-MM" per row; a year or month that is not a number is the contract's problem.
+    numbers = table[["year", "month"]].apply(pd.to_numeric, errors="coerce").dropna()
+    month = months.of(numbers.astype("int64")).map(months.name)
+    missing = table[nullable].isna().groupby(month)
+    shares, counts = missing.mean(), missing.sum()
+    problems = []
+    for column in nullable:
+        bound = limits.missing_bound(column)
+        over = shares[column][shares[column] > bound]
+        if len(over):
+            each = ", ".join(f"{name} ({share:.1%})" for name, share in over.items())
+            problems.append(
+                Problem(
+                    column=column,
+                    check=f"more than {bound * 100:g}% missing in {each}",
+                    rows=int(counts.loc[over.index, column].sum()),
+                    examples=[],
+                    example_rows=[],
+                )
+            )
+    if ARRIVAL in table:
+        labelled = table[ARRIVAL].notna().groupby(month).sum()
+        short = labelled[labelled < limits.min_labelled_rows]
+        if len(short):
+            each = ", ".join(f"{name} ({n:,})" for name, n in short.items())
+            problems.append(
+                Problem(
+                    column=ARRIVAL,
+                    check=f"fewer than {limits.min_labelled_rows:,} flights with an arrival "
+                    f"(a label) in {each}",
+                    rows=int(short.sum()),
+                    examples=[],
+                    example_rows=[],
+                )
+            )
+    return problems
+
+
+def validate(table: pd.DataFrame, limits: ValidationParams) -> tuple[pd.DataFrame, list[Problem]]:
+    """The table with dtypes coerced to the contract, and its problems (empty when valid).
+
+    A missing-value bound for a column the contract does not have is a params error: the
+    typo would otherwise leave the intended column under the default bound."""
+    schema = raw_schema(limits.min_rows)
+    nullable = [name for name, spec in schema.columns.items() if spec.nullable]
+    unknown = sorted(set(limits.max_missing_share_by_column) - set(nullable))
+    if unknown:
+        raise ParamsError(
+            f"validation.max_missing_share_by_column: {', '.join(unknown)} not a nullable "
+            f"column of the data contract (nullable: {', '.join(nullable)})"
+        )
+    problems = _non_finite(table, schema.columns) + _per_month(
+        table, [c for c in nullable if c in table], limits
+    )
     try:
-        return raw_schema(min_rows).validate(table, lazy=True), []
+        coerced = schema.validate(table, lazy=True)
     except SchemaErrors as exc:
-        return table, condense(exc.failure_cases)
+        failures = exc.failure_cases
+        # ±inf also fails range checks; `_non_finite` already names it once per column.
+        infinite = (failures["schema_context"] == "Column") & failures["failure_case"].isin(
+            [np.inf, -np.inf]
+        )
+        return table, condense(failures[~infinite]) + problems
+    return (table, problems) if problems else (coerced, [])
 
 
 @dataclass(frozen=True)

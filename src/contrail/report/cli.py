@@ -56,7 +56,9 @@ def report(
 
     settings = _params(params)
     try:
-        comparison = revision.collect(base, settings, settings.evaluate.bootstrap_samples)
+        comparison = revision.collect(
+            base, settings, settings.evaluate.bootstrap_samples, params_path=params
+        )
         plot_data = revision.plot_data(comparison.base_sha)
     except revision.ReportError as exc:
         typer.echo(f"contrail report: {exc}", err=True)
@@ -97,7 +99,7 @@ def gate(base: str = BaseOption, params: Path = ParamsOption, labels: str = Labe
 
     settings = _params(params)
     try:
-        comparison = revision.collect(base, settings, bootstrap_samples=0)
+        comparison = revision.collect(base, settings, bootstrap_samples=0, params_path=params)
     except revision.ReportError as exc:
         typer.echo(f"contrail gate: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-# Metrics the gate and the paired comparison look at; both are in metrics.json under model.*.
-HEADLINE = "model.roc_auc"
-CALIBRATION = "model.brier"
+from contrail.metrics import BRIER, ROC_AUC, Evaluation, Metric, bootstrap_weights, weighted_roc_auc
+
+# The metrics the gate judges, with an interval in the report: both models are scored on the
+# same test rows for these when possible (`paired_bootstrap`).
+PAIRED_METRICS = (ROC_AUC, BRIER)
 WINDOW = "Data window (train + test month)"
 
 
@@ -58,9 +60,20 @@ class DriftRow:
     pr_drifted: bool | None
 
 
+def value(evaluation: Evaluation, metric: Metric) -> float:
+    """`metric`'s number in a metrics file, e.g. `model.roc_auc` -> evaluation.model.roc_auc."""
+    section, name = metric.key.split(".")
+    number: float = getattr(getattr(evaluation, section), name)
+    return number
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """Everything the report and the gate need, collected once."""
+    """Everything the report and the gate need, collected once.
+
+    `pr_evaluation` and `base_evaluation` are the two metrics files read through
+    `Evaluation.from_json`. The base may have none (a first model), or one in another format
+    (this PR renamed a metric): then `base_metrics_error` says which keys differ."""
 
     base_label: str
     base_sha: str
@@ -70,6 +83,9 @@ class Comparison:
     drift_dataset: list[Change]
     facts: list[Change]
     validation: Change
+    pr_evaluation: Evaluation
+    base_evaluation: Evaluation | None = None
+    base_metrics_error: str = ""
     same_rows: dict[str, Interval] = field(default_factory=dict)
     same_rows_count: int = 0
     same_rows_note: str = ""
@@ -77,32 +93,36 @@ class Comparison:
 
     @property
     def has_base(self) -> bool:
-        return any(m.base is not None for m in self.metrics)
+        """The base revision has a metrics file in this code's format."""
+        return self.base_evaluation is not None
 
     @property
     def windows_differ(self) -> bool:
         window = next((f for f in self.facts if f.name == WINDOW), None)
         return window is not None and window.base is not None and window.base != window.pr
 
-    def metric(self, name: str) -> Change:
-        return next((m for m in self.metrics if m.name == name), Change(name, None, None))
+    def metric(self, metric: Metric) -> Change:
+        """`metric` at the base (None without a comparable base) and in the workspace."""
+        base = None if self.base_evaluation is None else value(self.base_evaluation, metric)
+        return Change(metric.key, base, value(self.pr_evaluation, metric))
 
-    def delta(self, name: str) -> Interval | None:
+    def delta(self, metric: Metric) -> Interval | None:
         """The difference the gate judges: on the same test rows when both models could be
         scored, else between the two metrics files (different rows if the windows differ)."""
-        if name in self.same_rows:
-            return self.same_rows[name]
-        change = self.metric(name)
-        if change.delta is None:
+        if metric.key in self.same_rows:
+            return self.same_rows[metric.key]
+        if self.base_evaluation is None:
             return None
-        if name == HEADLINE:
+        delta = value(self.pr_evaluation, metric) - value(self.base_evaluation, metric)
+        if metric == ROC_AUC:
+            base, pr = self.base_evaluation.model, self.pr_evaluation.model
             return _independent_interval(
-                change.delta,
-                (self.metric(f"{name}_low").base, self.metric(f"{name}_high").base),
-                (self.metric(f"{name}_low").pr, self.metric(f"{name}_high").pr),
+                delta,
+                (base.roc_auc_low, base.roc_auc_high),
+                (pr.roc_auc_low, pr.roc_auc_high),
                 self.confidence,
             )
-        return Interval(change.delta, None, None, paired=False)
+        return Interval(delta, None, None, paired=False)
 
 
 def _independent_interval(
@@ -171,30 +191,27 @@ def drift_rows(diff: Mapping[str, Mapping[str, Any]]) -> tuple[list[DriftRow], l
 
 
 def run_facts(
-    params: tuple[Mapping | None, Mapping | None],
-    features: tuple[Mapping | None, Mapping | None],
+    params: tuple[Mapping[str, Any] | None, Mapping[str, Any] | None],
+    features: tuple[Mapping[str, Any] | None, Mapping[str, Any] | None],
 ) -> list[Change]:
     """Data window and row counts; each argument is the file's content at (base, workspace),
     None where that side has no such file."""
 
-    def get(content: Mapping | None, key: str) -> Any:
-        return (content or {}).get(key)
-
-    def window(content: Mapping | None) -> str | None:
-        data = get(content, "data")
+    def window(content: Mapping[str, Any] | None) -> str | None:
+        data = (content or {}).get("data")
         return f"{data['start']} .. {data['end']}" if data else None
 
-    readers = [
-        (WINDOW, lambda side: window(params[side])),
-        ("Training rows", lambda side: get(features[side], "train_rows")),
-        ("Test rows (last month of the window)", lambda side: get(features[side], "test_rows")),
-        ("Current-month rows (drift)", lambda side: get(features[side], "current_rows")),
-        (
-            "Flights without arrival (dropped)",
-            lambda side: get(features[side], "dropped_no_arrival"),
-        ),
+    counts = {
+        "Training rows": "train_rows",
+        "Test rows (last month of the window)": "test_rows",
+        "Current-month rows (drift)": "current_rows",
+        "Flights without arrival (dropped)": "dropped_no_arrival",
+    }
+    base, pr = features[0] or {}, features[1] or {}
+    return [
+        Change(WINDOW, window(params[0]), window(params[1])),
+        *(Change(name, base.get(key), pr.get(key)) for name, key in counts.items()),
     ]
-    return [Change(name, read(0), read(1)) for name, read in readers]
 
 
 def paired_bootstrap(
@@ -208,27 +225,29 @@ def paired_bootstrap(
     """PR-minus-base ROC AUC and Brier score on the same test rows, resampling rows once for
     both models so the noise they share cancels (far tighter than two separate intervals).
 
-    `samples=0` gives the point differences only (what the gate needs)."""
-
-    def deltas(idx: np.ndarray) -> tuple[float, float]:
-        yi = y[idx]
-        auc = roc_auc_score(yi, p_pr[idx]) - roc_auc_score(yi, p_base[idx])
-        brier = np.mean((p_pr[idx] - yi) ** 2) - np.mean((p_base[idx] - yi) ** 2)
-        return float(auc), float(brier)
-
-    point = deltas(np.arange(len(y)))
-    rng = np.random.default_rng(seed)
-    resampled = []
-    for _ in range(samples):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() != y[idx].max():  # both classes present
-            resampled.append(deltas(idx))
+    The resamples are `metrics.bootstrap_weights` (the evaluate stage's, same seed), scored
+    all at once; a resample with one class only has no ROC AUC and is left out of both
+    intervals. `samples=0` gives the point differences only (what the gate needs)."""
+    y = np.asarray(y)
+    point_auc = roc_auc_score(y, p_pr) - roc_auc_score(y, p_base)
+    point_brier = np.mean((p_pr - y) ** 2) - np.mean((p_base - y) ** 2)
+    # Per row, how much the PR's squared error exceeds the base's: a resample's Brier delta
+    # is its weighted mean.
+    brier_gap = (p_pr - y) ** 2 - (p_base - y) ** 2
+    aucs, briers = [], []
+    for weights in bootstrap_weights(len(y), samples, seed):
+        aucs.append(weighted_roc_auc(y, p_pr, weights) - weighted_roc_auc(y, p_base, weights))
+        briers.append(weights @ brier_gap / len(y))
+    resampled = {ROC_AUC.key: np.concatenate(aucs or [np.empty(0)])}
+    resampled[BRIER.key] = np.concatenate(briers or [np.empty(0)])
+    both_classes = ~np.isnan(resampled[ROC_AUC.key])
     tail = (1 - confidence) / 2
     result = {}
-    for i, name in enumerate((HEADLINE, CALIBRATION)):
-        if resampled:
-            low, high = np.quantile([r[i] for r in resampled], [tail, 1 - tail])
-            result[name] = Interval(point[i], float(low), float(high), paired=True)
+    for key, point in ((ROC_AUC.key, point_auc), (BRIER.key, point_brier)):
+        kept = resampled[key][both_classes]
+        if kept.size:
+            low, high = np.quantile(kept, [tail, 1 - tail])
+            result[key] = Interval(float(point), float(low), float(high), paired=True)
         else:
-            result[name] = Interval(point[i], None, None, paired=True)
+            result[key] = Interval(float(point), None, None, paired=True)
     return result

@@ -10,8 +10,9 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from contrail.metrics import BRIER, LIFT, ROC_AUC, Metric
 from contrail.params import GateParams
-from contrail.report.compare import CALIBRATION, HEADLINE, Comparison, Interval
+from contrail.report.compare import Comparison, Interval
 
 
 @dataclass(frozen=True)
@@ -45,35 +46,32 @@ def decide(comparison: Comparison, gate: GateParams, labels: Collection[str] = (
     checks: list[str] = []
     base = comparison.base_label
 
-    lift = comparison.metric("lift.roc_auc").pr
-    if lift is None:
-        failures.append("the workspace has no metrics (run `dvc repro` first)")
-    elif lift < gate.min_lift:
-        failures.append(
-            f"ROC AUC lift over the naive baseline is {lift:+.4f} (< {gate.min_lift:+.4f})"
-        )
+    lift = comparison.metric(LIFT).pr
+    if lift < gate.min_lift:
+        failures.append(f"{LIFT.label} is {lift:+.4f} (< {gate.min_lift:+.4f})")
     else:
-        checks.append(f"beats the naive baseline by {lift:+.4f} ROC AUC")
+        checks.append(f"beats the naive baseline by {lift:+.4f} {ROC_AUC.label}")
 
-    if not comparison.has_base:
-        checks.append(f"first model: `{base}` has no metrics to compare against")
+    if comparison.has_base or comparison.same_rows:
+        bounds = ((ROC_AUC, gate.max_roc_auc_drop), (BRIER, gate.max_brier_increase))
+        for metric, bound in bounds:
+            interval = comparison.delta(metric)
+            if interval is None:
+                continue
+            where = f"against `{base}`{_where(interval)}"
+            # Rounded: 0.745 - 0.75 is a hair over 0.005 in binary, and the bound is inclusive.
+            if round(_worsening(metric, interval.delta), 9) > bound:
+                failures.append(
+                    f"{_fell(metric, interval.delta)} {where} (at most {bound:.4f} allowed)"
+                )
+            else:
+                checks.append(f"{metric.label} {interval.delta:+.4f} {where}")
+    elif comparison.base_metrics_error:
+        # This PR changed the metrics file's format and the base model could not be scored
+        # on the same rows: nothing to judge by, so a maintainer decides (override label).
+        failures.append(f"`{base}`'s metrics cannot be compared: {comparison.base_metrics_error}")
     else:
-        auc = comparison.delta(HEADLINE)
-        if auc is not None and auc.delta < -gate.max_roc_auc_drop:
-            failures.append(
-                f"ROC AUC fell by {-auc.delta:.4f} against `{base}`{_where(auc)} "
-                f"(at most {gate.max_roc_auc_drop:.4f} allowed)"
-            )
-        elif auc is not None:
-            checks.append(f"ROC AUC {auc.delta:+.4f} against `{base}`{_where(auc)}")
-        brier = comparison.delta(CALIBRATION)
-        if brier is not None and brier.delta > gate.max_brier_increase:
-            failures.append(
-                f"calibration worsened: Brier score {brier.delta:+.4f} against `{base}`"
-                f"{_where(brier)} (at most +{gate.max_brier_increase:.4f} allowed)"
-            )
-        elif brier is not None:
-            checks.append(f"Brier score {brier.delta:+.4f}")
+        checks.append(f"first model: `{base}` has no metrics to compare against")
 
     overridden = bool(failures) and gate.override_label in labels
     return Verdict(
@@ -83,6 +81,17 @@ def decide(comparison: Comparison, gate: GateParams, labels: Collection[str] = (
         override_label=gate.override_label,
         overridden=overridden,
     )
+
+
+def _worsening(metric: Metric, delta: float) -> float:
+    """How much worse the PR is on `metric` (negative when it improved)."""
+    return -delta if metric.higher_is_better else delta
+
+
+def _fell(metric: Metric, delta: float) -> str:
+    if metric.higher_is_better:
+        return f"{metric.label} fell by {-delta:.4f}"
+    return f"{metric.label} rose by {delta:.4f}"
 
 
 def _where(interval: Interval) -> str:

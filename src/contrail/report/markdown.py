@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from contrail.report.compare import CALIBRATION, HEADLINE, Comparison, Interval
+from contrail.metrics import HEADLINE_METRICS, LIFT, ROC_AUC, Metric, metric_keys
+from contrail.report.compare import PAIRED_METRICS, Comparison, Interval
 from contrail.report.gate import Verdict
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -22,29 +23,28 @@ MISSING = "n/a"
 ROW_LIMITS = (None, 200, 100, 50, 25, 10, 5)
 CUT_NOTE = "\n\n> **Report cut here** to stay under GitHub's comment size limit; the full report is in the workflow artifacts.\n"
 
-# Display names, in display order; other metrics follow under their DVC names.
-METRIC_NAMES = {
-    "model.roc_auc": "ROC AUC (headline)",
-    "model.roc_auc_low": "ROC AUC, interval low",
-    "model.roc_auc_high": "ROC AUC, interval high",
-    "model.pr_auc": "PR AUC",
-    "model.brier": "Brier score (calibration, lower is better)",
-    "model.log_loss": "Log loss (lower is better)",
-    "model.precision": "Precision at threshold",
-    "model.recall": "Recall at threshold",
-    "model.f1": "F1 at threshold",
-    "model.threshold": "Decision threshold",
-    "lift.roc_auc": "ROC AUC lift over the naive baseline",
-    "baseline.roc_auc": "Naive baseline: ROC AUC",
-    "baseline.pr_auc": "Naive baseline: PR AUC",
-    "baseline.brier": "Naive baseline: Brier score",
-    "baseline.log_loss": "Naive baseline: log loss",
-    "baseline.precision": "Naive baseline: precision",
-    "baseline.recall": "Naive baseline: recall",
-    "baseline.f1": "Naive baseline: F1",
-    "test.rows": "Test rows",
-    "test.delay_rate": "Test delay rate",
-}
+# Metrics with a display name (contrail.metrics), first and in this order; every other key of
+# the metrics file follows under its DVC name, in file order.
+NAMED_METRICS: dict[str, Metric] = {m.key: m for m in (*HEADLINE_METRICS, LIFT)}
+BASELINE_PREFIX = "baseline."
+
+
+def metric_label(key: str) -> str:
+    """A metrics.json key as the comment's table names it."""
+    if key in NAMED_METRICS:
+        metric = NAMED_METRICS[key]
+        return metric.label + ("" if metric.higher_is_better else " (lower is better)")
+    # The naive baseline is scored like the model: `baseline.brier` mirrors `model.brier`.
+    if key.startswith(BASELINE_PREFIX):
+        mirrored = NAMED_METRICS.get(key.replace(BASELINE_PREFIX, "model.", 1))
+        if mirrored is not None:
+            return f"Naive baseline: {mirrored.label}"
+    return key
+
+
+def metric_order() -> list[str]:
+    """Keys in display order: named metrics, then the rest of the file's keys."""
+    return [*NAMED_METRICS, *(k for k in metric_keys() if k not in NAMED_METRICS)]
 
 
 def number(value: Any) -> str:
@@ -92,7 +92,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], limit: int | Non
 def interval_text(interval: Interval | None, rows: int) -> str:
     if interval is None:
         return MISSING
-    if interval.low is None:
+    if interval.low is None or interval.high is None:
         where = "same test rows" if interval.paired else "metrics files"
         return f"{signed(interval.delta)} ({where})"
     where = f"paired, {rows:,} rows" if interval.paired else "independent test sets"
@@ -111,14 +111,13 @@ def _headline(comparison: Comparison, verdict: Verdict) -> list[str]:
         title = "❌ Model report: blocked"
     base = f"`{comparison.base_label}` (`{comparison.base_sha[:8]}`)"
     lines = [f"## {title}", "", f"**Verdict:** {verdict.line()}.", ""]
-    headline = comparison.metric(HEADLINE)
-    if headline.pr is not None:
-        before = (
-            f"{number(headline.base)} on `{comparison.base_label}` → "
-            if headline.base is not None
-            else ""
-        )
-        lines += [f"**ROC AUC:** {before}{number(headline.pr)} on this PR.", ""]
+    headline = comparison.metric(ROC_AUC)
+    before = (
+        f"{number(headline.base)} on `{comparison.base_label}` → "
+        if headline.base is not None
+        else ""
+    )
+    lines += [f"**{ROC_AUC.label}:** {before}{number(headline.pr)} on this PR.", ""]
     lines += [
         f"This comment compares the model trained by `dvc repro` on this pull request with the "
         f"one on {base}, and is updated on every push. The promotion rule and its bounds are "
@@ -130,7 +129,13 @@ def _headline(comparison: Comparison, verdict: Verdict) -> list[str]:
             f"To merge anyway, a maintainer adds the `{verdict.override_label}` label; "
             "the check then passes and this comment says so.",
         ]
-    if not comparison.has_base:
+    if comparison.base_metrics_error:
+        lines += [
+            "",
+            f"> **The metrics files differ in format:** {comparison.base_metrics_error}. "
+            f"Rows only one side has show {MISSING} on the other.",
+        ]
+    elif not comparison.has_base:
         lines += ["", f"> First model: {base} has no metrics yet, so there is nothing to compare."]
     if comparison.windows_differ:
         lines += [
@@ -148,15 +153,16 @@ def _headline(comparison: Comparison, verdict: Verdict) -> list[str]:
 def _metrics(comparison: Comparison, limit: int | None) -> list[str]:
     base = f"`{comparison.base_label}`"
     paired = comparison.same_rows_count
-    order = list(METRIC_NAMES)
+    order = metric_order()
+    paired_metrics = {m.key: m for m in PAIRED_METRICS}
     rows = []
     for m in sorted(
         comparison.metrics, key=lambda m: order.index(m.name) if m.name in order else len(order)
     ):
-        interval = comparison.delta(m.name) if m.name in (HEADLINE, CALIBRATION) else None
+        interval = comparison.delta(paired_metrics[m.name]) if m.name in paired_metrics else None
         rows.append(
             [
-                METRIC_NAMES.get(m.name, m.name),
+                metric_label(m.name),
                 m.base,
                 m.pr,
                 signed(m.delta),

@@ -9,16 +9,21 @@ remote, the report falls back to comparing the metrics files.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from contrail import paths
+from contrail.metrics import Evaluation, MetricsFormatError
 from contrail.params import DEFAULT_PARAMS_PATH, Params
 from contrail.report import compare
+
+if TYPE_CHECKING:
+    from contrail.model import TrainedModel
 
 # Plot names from the top-level `plots:` of dvc.yaml: the comment draws the first four, the
 # interactive HTML has all five.
@@ -53,24 +58,27 @@ def git_text(sha: str, path: Path) -> str | None:
     return shown.stdout if shown.returncode == 0 else None
 
 
-def git_json(sha: str, path: Path) -> dict | None:
+def git_json(sha: str, path: Path) -> dict[str, Any] | None:
     text = git_text(sha, path)
-    return json.loads(text) if text is not None else None
+    content: dict[str, Any] | None = json.loads(text) if text is not None else None
+    return content
 
 
-def workspace_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+def workspace_json(path: Path) -> dict[str, Any] | None:
+    content: dict[str, Any] | None = json.loads(path.read_text()) if path.exists() else None
+    return content
 
 
-def dvc_json(*args: str) -> dict:
+def dvc_json(*args: str) -> dict[str, Any]:
     """Run a `dvc ... --json` command of the same environment and parse what it prints."""
     done = _run(sys.executable, "-m", "dvc", *args, "--json")
     if done.returncode != 0:
         raise ReportError(f"`dvc {' '.join(args)}` failed: {done.stderr.strip()}")
-    return json.loads(done.stdout or "{}")
+    shown: dict[str, Any] = json.loads(done.stdout or "{}")
+    return shown
 
 
-def plot_data(sha: str) -> dict[str, list[dict]]:
+def plot_data(sha: str) -> dict[str, list[dict[str, Any]]]:
     """Data points of each plot at both revisions, every row tagged with `rev`."""
     shown = dvc_json("plots", "diff", sha, "--targets", *PLOT_NAMES)
     return {
@@ -89,7 +97,7 @@ def write_interactive_plots(sha: str, out_dir: Path) -> None:
         raise ReportError(f"`dvc plots diff {sha} -o {out_dir}` failed: {done.stderr.strip()}")
 
 
-def _load_base_model(sha: str):
+def _load_base_model(sha: str) -> TrainedModel:
     """The model at `sha`, from the local DVC cache or a remote."""
     import dvc.api
     import joblib
@@ -122,9 +130,9 @@ def same_rows(
 ) -> tuple[dict[str, compare.Interval], int, str]:
     """Both models scored on the workspace's test rows: paired deltas, the row count, and
     (when that is impossible) the reason, for the report to state."""
+    from contrail.features import LABEL
     from contrail.io import read_parquet
     from contrail.model import TrainedModel
-    from contrail.features import LABEL
 
     try:
         base_model = _load_base_model(sha)
@@ -151,30 +159,74 @@ def same_rows(
     return intervals, len(y), ""
 
 
-def collect(base: str, params: Params, bootstrap_samples: int) -> compare.Comparison:
+def evaluations(sha: str, base: str) -> tuple[Evaluation, Evaluation | None, str]:
+    """The workspace's and the base's metrics files, read through their one definition.
+
+    The workspace's must match it: a renamed or missing metric is a `ReportError` naming
+    the keys, not a row of "n/a". The base may have no file (a first model) or one in an
+    older format (this PR changed it); the third value then says which keys differ."""
+    if not paths.METRICS.exists():
+        raise ReportError(f"{paths.METRICS} not found: run `dvc repro` first")
+    source = f"{paths.METRICS} in the workspace"
+    try:
+        pr = Evaluation.from_json(json.loads(paths.METRICS.read_text()), source)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{source} is not JSON ({exc}): run `dvc repro`") from None
+    except MetricsFormatError as exc:
+        raise ReportError(str(exc)) from None
+    text = git_text(sha, paths.METRICS)
+    if text is None:
+        return pr, None, ""
+    source = f"{paths.METRICS} at `{base}`"
+    try:
+        return pr, Evaluation.from_json(json.loads(text), source), ""
+    except json.JSONDecodeError as exc:
+        return pr, None, f"{source} is not JSON ({exc})"
+    except MetricsFormatError as exc:
+        # The advice to rerun `dvc repro` is for the workspace; the base is as committed.
+        return pr, None, str(exc).removesuffix(" (rerun `dvc repro`)")
+
+
+def _repo_relative(path: Path) -> Path:
+    """`path` relative to the working directory (the repository root), as `git show` and
+    `dvc params diff` name files."""
+    return (
+        Path(os.path.relpath(path.resolve(), Path.cwd().resolve())) if path.is_absolute() else path
+    )
+
+
+def collect(
+    base: str,
+    params: Params,
+    bootstrap_samples: int,
+    params_path: Path = DEFAULT_PARAMS_PATH,
+) -> compare.Comparison:
     """Everything that differs between `base` and the workspace.
 
-    `bootstrap_samples=0` skips the paired intervals (the gate needs point deltas only)."""
+    `params_path` is the parameters file `params` was read from (`--params`): the data window
+    is read from it at both revisions. `bootstrap_samples=0` skips the paired intervals (the
+    gate needs point deltas only)."""
     sha = resolve(base)
+    pr_evaluation, base_evaluation, base_error = evaluations(sha, base)
+    params_path = _repo_relative(params_path)
     metrics = dvc_json("metrics", "diff", sha, "--all")
     changed_params = dvc_json("params", "diff", sha)
-    workspace_metrics = workspace_json(paths.METRICS) or {}
-    workspace_params = yaml.safe_load(DEFAULT_PARAMS_PATH.read_text())
-    base_params_text = git_text(sha, DEFAULT_PARAMS_PATH)
+    workspace_params = yaml.safe_load(params_path.read_text())
+    base_params_text = git_text(sha, params_path)
 
     params_rows = []
     for file, diff in changed_params.items():
-        prefix = "" if file == str(DEFAULT_PARAMS_PATH) else f"{file}:"
+        prefix = "" if Path(file) == params_path else f"{file}:"
         rows = compare.changes_from_dvc(diff, list(compare.flatten(workspace_params)))
         params_rows += [compare.Change(prefix + r.name, r.base, r.pr) for r in rows]
 
     drift, drift_dataset = compare.drift_rows(metrics.get(str(paths.DRIFT_JSON), {}))
-    intervals, rows, note = same_rows(sha, params, bootstrap_samples)
+    intervals, paired_rows, note = same_rows(sha, params, bootstrap_samples)
     return compare.Comparison(
         base_label=base,
         base_sha=sha,
         metrics=compare.changes_from_dvc(
-            metrics.get(str(paths.METRICS), {}), list(compare.flatten(workspace_metrics))
+            metrics.get(str(paths.METRICS), {}), list(compare.flatten(pr_evaluation.to_json()))
         ),
         params=params_rows,
         drift=drift,
@@ -188,8 +240,11 @@ def collect(base: str, params: Params, bootstrap_samples: int) -> compare.Compar
             git_json(sha, paths.VALIDATION_JSON),
             workspace_json(paths.VALIDATION_JSON),
         ),
+        pr_evaluation=pr_evaluation,
+        base_evaluation=base_evaluation,
+        base_metrics_error=base_error,
         same_rows=intervals,
-        same_rows_count=rows,
+        same_rows_count=paired_rows,
         same_rows_note=note,
         confidence=params.evaluate.confidence,
     )

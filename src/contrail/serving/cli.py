@@ -25,7 +25,7 @@ def _import_pipeline_model() -> str:
             paths.MODEL_DIR,
             lock_path=REPO / "dvc.lock",
             metrics_path=paths.METRICS,
-            raw_sample=read_parquet(paths.RAW_WINDOW),
+            read_raw_sample=lambda: read_parquet(paths.RAW_WINDOW),
             repo=REPO,
         )
     except (PackagingError, FileNotFoundError, RuntimeError) as exc:

@@ -15,8 +15,8 @@ by one. This module keeps the model and the feature definitions and drops the ov
 
 `tests/serving/test_fast.py` proves every feature and the probabilities equal to the
 pipeline's, and `CompiledModel.verify` repeats the probability check at service start-up, so
-a scikit-learn change that alters the internals used here stops the service instead of
-skewing its predictions.
+a scikit-learn change that alters the internals used here makes the service predict with the
+pipeline itself (`predictor.py`) instead of skewing its predictions.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -90,10 +91,14 @@ def import_model(
     *,
     lock_path: Path,
     metrics_path: Path,
-    raw_sample: pd.DataFrame,
+    read_raw_sample: Callable[[], pd.DataFrame],
     repo: Path,
 ) -> str:
-    """Store the model (idempotent) and return its tag, e.g. `flight-delay:0f7862edea2e7d8f`."""
+    """Store the model (idempotent) and return its tag, e.g. `flight-delay:0f7862edea2e7d8f`.
+
+    `read_raw_sample` is called only when the model is not in the store yet: serving a
+    packaged model must not need the raw data (absent in a fresh clone or a deploy checkout).
+    """
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -124,6 +129,7 @@ def import_model(
         "train_window": f"{card.train_start}..{card.train_end}",
         "sklearn_version": card.sklearn_version,
     }
+    raw_sample = read_raw_sample()
     columns = [c for c in sources.RAW_COLUMNS if c in raw_sample.columns]
     with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:
         for name in MODEL_FILES:

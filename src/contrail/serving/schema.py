@@ -1,9 +1,10 @@
 """The API contract: pydantic models derived from the raw-data contract and the feature list.
 
-A flight's fields are exactly the raw columns the features need (`required_inputs`), and each
-field's type, nullability, range, allowed values and pattern are read from the pandera schema
-that validates training data. The API therefore accepts what the pipeline accepts, and a
-change to either the features or the data contract changes the API with it.
+A flight's fields are exactly the raw columns the served model's features need
+(`required_inputs(card.features)`), and each field's type, nullability, range, allowed values
+and pattern are read from the pandera schema that validates training data. The API therefore
+accepts what the model accepts: dropping a feature from params.yaml drops the inputs only it
+needed, and a change to the data contract changes the API with it.
 
 Everything is strict: JSON numbers only (no "40"), integers where the contract says int, no
 NaN or Infinity, no unknown keys at any level, a calendar date that exists, 1 to
@@ -20,6 +21,7 @@ prediction the caller should know about.
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -34,7 +36,7 @@ from pydantic import (
 )
 
 from contrail.data.schema import _is_hhmm, raw_schema
-from contrail.features import FEATURES, required_inputs
+from contrail.features import required_inputs
 
 # 1,000 flights are about 300 KB of JSON and 25 ms of work: big enough for batch scoring,
 # small enough that one request cannot monopolise a worker.
@@ -43,7 +45,6 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 # A request with thousands of bad rows gets the first ones named, and the total.
 MAX_REPORTED_ERRORS = 20
 
-REQUEST_COLUMNS = required_inputs(list(FEATURES))
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
 
@@ -103,37 +104,44 @@ def _date_exists(cls, day: int, info: ValidationInfo) -> int:
     return day
 
 
-def _flight_model() -> type[BaseModel]:
+_NUMPY_DTYPES = {int: "int64", float: "float64", str: "object"}
+
+
+@dataclass(frozen=True)
+class RequestSchema:
+    """The request models of one feature list: built per served model, not per repository."""
+
+    columns: list[str]
+    flight: type[BaseModel]
+    batch: Any  # list[flight] of 1 to MAX_BATCH_SIZE flights, for pydantic and BentoML fields
+    request: type[BaseModel]
+    dtypes: dict[str, str]  # numpy dtype of each column once parsed (null weather becomes NaN)
+
+
+def request_schema(features: list[str]) -> RequestSchema:
+    """A flight has exactly the raw inputs of `features`, typed and checked by the contract."""
+    columns = required_inputs(features)
     contract = raw_schema(min_rows=1).columns
-    missing = [c for c in REQUEST_COLUMNS if c not in contract]
+    missing = [c for c in columns if c not in contract]
     if missing:
         raise TypeError(f"features need columns the data contract does not define: {missing}")
-    validators = {"date_exists": _date_exists} if {"year", "month", "day"} <= set(contract) else {}
-    return create_model(
+    validators = {"date_exists": _date_exists} if {"year", "month", "day"} <= set(columns) else {}
+    flight = create_model(
         "Flight",
         __config__=STRICT,
-        __doc__="One scheduled flight: schedule, route, carrier, date and weather at the origin.",
+        __doc__="One scheduled flight: the raw columns the model's features are computed from.",
         __validators__=validators,
-        **{column: _contract_field(column, contract[column]) for column in REQUEST_COLUMNS},
+        **{column: _contract_field(column, contract[column]) for column in columns},
     )
-
-
-Flight = _flight_model()
-FlightBatch = Annotated[list[Flight], Field(min_length=1, max_length=MAX_BATCH_SIZE)]  # type: ignore[valid-type]
-# numpy dtype of each request column once parsed (null weather becomes NaN).
-INPUT_DTYPES = {
-    column: {int: "int64", float: "float64", str: "object"}[
-        _python_type(column, raw_schema(min_rows=1).columns[column].dtype)
-    ]
-    for column in REQUEST_COLUMNS
-}
-
-
-class PredictRequest(BaseModel):
-    """A batch of flights to score."""
-
-    model_config = STRICT
-    flights: FlightBatch
+    batch = Annotated[list[flight], Field(min_length=1, max_length=MAX_BATCH_SIZE)]  # type: ignore[valid-type]
+    request = create_model(
+        "PredictRequest",
+        __config__=STRICT,
+        __doc__="A batch of flights to score.",
+        flights=(batch, ...),
+    )
+    dtypes = {c: _NUMPY_DTYPES[_python_type(c, contract[c].dtype)] for c in columns}
+    return RequestSchema(columns, flight, batch, request, dtypes)
 
 
 class Prediction(BaseModel):

@@ -4,6 +4,10 @@ Run it with `contrail serve` (or `bentoml serve contrail.serving.service:FlightD
 model is in the store). The model is declared at class level, so `bentoml build` packs it into
 the Bento. `CONTRAIL_MODEL_TAG` picks another stored version (default: the latest).
 
+The API follows that model: its request schema is built at import from the stored model's
+feature list, and predictions go through `predictor.choose_predictor` (the compiled fast path
+when it is proven equal to the pipeline, else the pipeline itself), never the model directly.
+
 Every POST /predict is validated by `StrictRequests` before BentoML sees it: BentoML alone
 answers an empty batch or `Infinity` with a 500, coerces "40" to 40, ignores unknown top-level
 keys and logs each rejection at ERROR with a traceback. Here malformed requests get 400
@@ -37,20 +41,18 @@ from starlette.routing import Route
 from threadpoolctl import threadpool_limits
 
 from contrail.model import CARD_FILE, IncompatibleModel, ModelCard, TrainedModel
-from contrail.serving.fast import CompiledModel
 from contrail.serving.package import MODEL_NAME, VERIFICATION_FILE
 from contrail.serving.predictions import PredictionLog, log_directory
+from contrail.serving.predictor import choose_predictor
 from contrail.serving.schema import (
-    INPUT_DTYPES,
     MAX_BATCH_SIZE,
     MAX_BODY_BYTES,
     STRICT,
     ErrorResponse,
-    FlightBatch,
     Metadata,
-    PredictRequest,
     PredictResponse,
     describe,
+    request_schema,
 )
 
 MODEL_TAG = os.environ.get("CONTRAIL_MODEL_TAG") or f"{MODEL_NAME}:latest"
@@ -59,6 +61,31 @@ PREDICT_PATH = "/predict"
 _VALIDATED = "contrail.validated"
 _BODY = "contrail.body"
 log = logging.getLogger("contrail.serving")
+
+
+def stored_card(tag: str) -> ModelCard:
+    """The stored model's card, read at import: its features shape the request schema.
+
+    A model trained with another scikit-learn is refused here. Raised at import, this ends
+    `bentoml serve` (and a container) with the message; raised in a worker, BentoML would
+    restart that worker forever and never become ready.
+    """
+    try:
+        stored = bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        raise RuntimeError(
+            f"no model {tag} in the BentoML store: run `contrail package` or `make serve`"
+        ) from None
+    card = ModelCard(**json.loads((Path(stored.path) / CARD_FILE).read_text()))
+    try:
+        card.require_same_sklearn(str(stored.tag))
+    except IncompatibleModel as exc:
+        raise RuntimeError(f"refusing to serve: {exc}") from None
+    return card
+
+
+SCHEMA = request_schema(stored_card(MODEL_TAG).features)
+FlightBatch = SCHEMA.batch
 
 
 class PredictInput(bentoml.IODescriptor):
@@ -144,7 +171,7 @@ class StrictRequests:
         if body is None:
             return _reject(413, too_large), b""
         try:
-            request = PredictRequest.model_validate_json(body)
+            request = SCHEMA.request.model_validate_json(body)
         except ValidationError as exc:
             syntax = any(e["type"] == "json_invalid" for e in exc.errors())
             return _reject(400 if syntax else 422, describe(exc)), body
@@ -163,28 +190,6 @@ async def _metadata(_: Request) -> Response:
 metadata_app = Starlette(routes=[Route("/metadata", _metadata, methods=["GET"])])
 
 
-def check_sklearn_version(tag: str) -> None:
-    """Stop before any worker starts when the model was trained with another scikit-learn.
-
-    Raised at import, this ends `bentoml serve` (and a container) with the message; raised in
-    a worker, BentoML would restart that worker forever and never become ready.
-    """
-    try:
-        stored = bentoml.models.get(tag)
-    except bentoml.exceptions.NotFound:
-        raise RuntimeError(
-            f"no model {tag} in the BentoML store: run `contrail package` or `make serve`"
-        ) from None
-    card = ModelCard(**json.loads((Path(stored.path) / CARD_FILE).read_text()))
-    try:
-        card.require_same_sklearn(str(stored.tag))
-    except IncompatibleModel as exc:
-        raise RuntimeError(f"refusing to serve: {exc}") from None
-
-
-check_sklearn_version(MODEL_TAG)
-
-
 @bentoml.asgi_app(metadata_app, path="/")
 @bentoml.service(name="flight_delay", workers="cpu_count", traffic={"timeout": 30})
 class FlightDelay:
@@ -199,8 +204,7 @@ class FlightDelay:
         self.model = TrainedModel.load(path)
         self.version = str(stored.tag.version)
         self.threshold = self.model.card.threshold
-        self.fast = CompiledModel(self.model)
-        self.fast.verify(pd.read_parquet(path / VERIFICATION_FILE))
+        self.predictor = choose_predictor(self.model, pd.read_parquet(path / VERIFICATION_FILE))
         self.predictions = PredictionLog(log_directory())
         info = stored.info.metadata
         card = self.model.card
@@ -219,8 +223,9 @@ class FlightDelay:
             max_batch_size=MAX_BATCH_SIZE,
         )
         log.info(
-            "serving %s (trained %s..%s); logging predictions to %s",
-            stored.tag, card.train_start, card.train_end, self.predictions.directory,
+            "serving %s (trained %s..%s) with %s; logging predictions to %s",
+            stored.tag, card.train_start, card.train_end, type(self.predictor).__name__,
+            self.predictions.directory,
         )  # fmt: skip
 
     @bentoml.api(route=PREDICT_PATH, input_spec=PredictInput)
@@ -228,21 +233,21 @@ class FlightDelay:
         """Delay probability, label at the model's threshold and model version, per flight."""
         columns = {
             name: np.array([getattr(flight, name) for flight in flights], dtype=dtype)
-            for name, dtype in INPUT_DTYPES.items()
+            for name, dtype in SCHEMA.dtypes.items()
         }
-        features = self.fast.features_for(columns)
+        features = self.predictor.features_for(columns)
         # On the event loop even for 1,000 flights (15 ms): a worker busy computing does not
         # accept new connections, so the kernel hands them to an idle worker. In a thread, one
         # worker could accept every connection while the other idled (seen with bench-serve).
-        probability, unseen = self.fast.predict(features)
+        probability, unseen = self.predictor.predict(features)
         body = (
             ctx.request.scope.get(_BODY)
-            or PredictRequest(flights=flights).model_dump_json().encode()
+            or SCHEMA.request(flights=flights).model_dump_json().encode()
         )
         self.predictions.write(body, probability, self.threshold, self.version)
         unseen_names: list[list[str]] = [[]] * len(flights)
         for row in np.flatnonzero(unseen.any(axis=1)):
-            unseen_names[row] = self.fast.unseen_names(unseen[row])
+            unseen_names[row] = self.predictor.unseen_names(unseen[row])
         predictions = [
             {"probability": p, "delayed": d, "model_version": self.version, "unseen": names}
             for p, d, names in zip(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from contrail import paths
-from contrail.drift import run_drift, save_html
-from contrail.io import atomic_path, read_parquet, write_json
+from contrail.drift import run_drift, stable_html
+from contrail.io import read_parquet, write_json, write_text
 from contrail.params import Params
 from contrail.stages import log, step
 
@@ -14,8 +14,7 @@ def run(params: Params) -> None:
     with step(f"Evidently drift: {len(reference):,} vs {len(current):,} rows"):
         snapshot, summary = run_drift(reference, current, params.features, params.drift)
     with step(f"write {paths.DRIFT_HTML}"):
-        with atomic_path(paths.DRIFT_HTML) as tmp:
-            save_html(snapshot, tmp)
+        write_text(paths.DRIFT_HTML, stable_html(snapshot))
         write_json(paths.DRIFT_JSON, summary)
     log.info(
         "  %d of %d features drifted: dataset drift %s",

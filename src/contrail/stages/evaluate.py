@@ -9,9 +9,10 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from dvclive import Live
+from dvclive.live import Live
 from sklearn.inspection import permutation_importance
 
 from contrail import metrics, paths
@@ -86,7 +87,7 @@ def run(params: Params) -> None:
     )  # fmt: skip
 
 
-def _write(evaluation: metrics.Evaluation, plots: dict) -> None:
+def _write(evaluation: metrics.Evaluation, plots: dict[str, tuple[Any, ...]]) -> None:
     paths.EVALUATION_DIR.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".evaluate-", dir=paths.EVALUATION_DIR.parent))
     try:

@@ -4,22 +4,35 @@ from __future__ import annotations
 
 from contrail import paths
 from contrail.features import LABEL, feature_table, split_train_test
-from contrail.io import read_parquet, write_json, write_parquet
+from contrail.io import read_json, read_parquet, write_json, write_parquet
 from contrail.params import Params
-from contrail.stages import log, step
+from contrail.stages import StageFailed, log, step
+
+
+def _require_valid_raw_data() -> None:
+    """Features trust the data contract (columns, dtypes, labelled flights per month), so a
+    direct `contrail features` after a failed validation stops here, as `dvc repro` would."""
+    problems = [
+        f"  {table['file']}: {problem['column']}: {problem['check']}"
+        for table in read_json(paths.VALIDATION_JSON).values()
+        for problem in table["problems"]
+    ]
+    if problems:
+        raise StageFailed(
+            f"{paths.VALIDATION_JSON} lists {len(problems)} problem(s) in the raw data; fix "
+            "them and rerun `contrail validate`:\n" + "\n".join(problems[:5])
+        )
 
 
 def run(params: Params) -> None:
+    _require_valid_raw_data()
     window, current = read_parquet(paths.RAW_WINDOW), read_parquet(paths.RAW_CURRENT)
     columns, delay = params.features.columns, params.target.delay_minutes
     with step("build features"):
         window_table = feature_table(window, columns, delay)
         current_table = feature_table(current, columns, delay)
     train, test = split_train_test(window, window_table, params.data.end)
-    with step("write data/features"):
-        write_parquet(paths.TRAIN, train)
-        write_parquet(paths.TEST, test)
-        write_parquet(paths.CURRENT, current_table)
+    # Everything is computed before the first write: a failure leaves the last outputs whole.
     stats = {
         "train_rows": len(train),
         "test_rows": len(test),
@@ -29,6 +42,10 @@ def run(params: Params) -> None:
         "test_delay_rate": round(float(test[LABEL].mean()), 6),
         "current_delay_rate": round(float(current_table[LABEL].mean()), 6),
     }
+    with step("write data/features"):
+        write_parquet(paths.TRAIN, train)
+        write_parquet(paths.TEST, test)
+        write_parquet(paths.CURRENT, current_table)
     write_json(paths.FEATURE_STATS, stats)
     log.info(
         "  train %s rows, test %s rows; %s cancelled/diverted flights (no arrival) dropped",

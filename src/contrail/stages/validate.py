@@ -14,13 +14,13 @@ def run(params: Params) -> None:
     for name, path in (("window", paths.RAW_WINDOW), ("current", paths.RAW_CURRENT)):
         with step(f"validate {path}"):
             table = read_parquet(path)
-            _, problems = schema.validate(table, params.validation.min_rows)
+            _, problems = schema.validate(table, params.validation)
         results[name] = schema.TableReport(str(path), len(table), problems)
     write_json(paths.VALIDATION_JSON, schema.reports_as_json(results))
     write_text(paths.VALIDATION_MD, schema.reports_markdown(results))
-    failed = [problem for report in results.values() for problem in report.problems]
+    failed = [f"{report.file}: {p.line()}" for report in results.values() for p in report.problems]
     if failed:
-        shown = "\n".join(f"  {problem.line()}" for problem in failed[:20])
+        shown = "\n".join(f"  {line}" for line in failed[:20])
         raise StageFailed(
             f"raw data failed validation ({len(failed)} problem(s), all in "
             f"{paths.VALIDATION_MD}):\n{shown}"
