@@ -37,6 +37,7 @@ def _run_stage(name: str, params_path: Path) -> None:
     because a stage must never greet a user with a raw traceback.
     """
     from contrail.data.sources import SourceError
+    from contrail.io import UnreadableFile
     from contrail.params import ParamsError, load_params
     from contrail.stages import StageFailed
 
@@ -46,7 +47,7 @@ def _run_stage(name: str, params_path: Path) -> None:
     try:
         params = load_params(params_path)
         importlib.import_module(f"contrail.stages.{name}").run(params)
-    except (ParamsError, SourceError, StageFailed, FileNotFoundError) as exc:
+    except (ParamsError, SourceError, StageFailed, FileNotFoundError, UnreadableFile) as exc:
         log.error("contrail %s failed: %s", name, exc)
         raise typer.Exit(1) from None
     except Exception as exc:  # a bug or an input no check foresaw: still one line

@@ -14,6 +14,10 @@ from typing import Any
 import pandas as pd
 
 
+class UnreadableFile(RuntimeError):
+    """A pipeline file exists but is damaged; the message names it."""
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside `path` that replaces it only if the block succeeds."""
@@ -60,4 +64,10 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
 def read_parquet(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the stages before it (`dvc repro`)")
-    return pd.read_parquet(path)
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise UnreadableFile(
+            f"{path} cannot be read ({type(exc).__name__}: {exc}); "
+            "restore it with `dvc checkout` or rerun the stage that writes it"
+        ) from None

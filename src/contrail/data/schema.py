@@ -55,12 +55,13 @@ def _hour_matches_schedule(df: pd.DataFrame) -> pd.Series:
 
 def _time_hour_matches_local_date(df: pd.DataFrame) -> pd.Series:
     local = df["time_hour"].dt.tz_convert(LOCAL_TZ)
-    return (
+    matches: pd.Series = (
         (local.dt.year == df["year"])
         & (local.dt.month == df["month"])
         & (local.dt.day == df["day"])
         & (local.dt.hour == df["hour"])
     ) | df["time_hour"].isna()
+    return matches
 
 
 def _weather(low: float, high: float) -> pa.Column:
@@ -162,13 +163,14 @@ def condense(failures: pd.DataFrame, max_examples: int = 5) -> list[Problem]:
         problems.append(
             Problem(
                 column=str(column),
-                check=check,
+                check=str(check),
                 rows=rows.size or len(group),
                 examples=group["failure_case"].unique()[:max_examples].tolist(),
                 example_rows=[int(i) for i in rows[:max_examples]],
             )
         )
-    for check, group in failures[table_level].groupby("check"):
+    for label, group in failures[table_level].groupby("check"):
+        check = str(label)
         columns = TABLE_CHECK_COLUMNS.get(check, [])
         group = group[group["column"].isin(columns)]
         rows = group["index"].dropna().unique()
