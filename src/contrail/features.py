@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 
 from contrail import months
@@ -99,7 +98,9 @@ def delay_label(raw: pd.DataFrame, delay_minutes: float) -> pd.Series:
     return (arr_delay > delay_minutes).astype("Int8").mask(arr_delay.isna())
 
 
-def feature_table(raw: pd.DataFrame, feature_names: list[str], delay_minutes: float) -> pd.DataFrame:
+def feature_table(
+    raw: pd.DataFrame, feature_names: list[str], delay_minutes: float
+) -> pd.DataFrame:
     """Model inputs, the label (<NA> without arrival) and the meta columns, per raw row."""
     table = build_features(raw, feature_names)
     table[LABEL] = delay_label(raw, delay_minutes)

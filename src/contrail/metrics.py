@@ -221,8 +221,7 @@ def _thin(x: np.ndarray, points: int) -> np.ndarray:
 def roc_points(y: np.ndarray, p: np.ndarray, points: int = CURVE_POINTS) -> list[dict[str, float]]:
     fpr, tpr, _ = roc_curve(y, p)
     return [
-        {"fpr": round(float(fpr[i]), 6), "tpr": round(float(tpr[i]), 6)}
-        for i in _thin(fpr, points)
+        {"fpr": round(float(fpr[i]), 6), "tpr": round(float(tpr[i]), 6)} for i in _thin(fpr, points)
     ]
 
 

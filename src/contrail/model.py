@@ -129,7 +129,9 @@ def fit(data: pd.DataFrame, params: Params) -> TrainedModel:
     pipeline.fit(data[columns], y)
     card = ModelCard(
         features=columns,
-        threshold=choose_threshold(params.threshold, y, pipeline.predict_proba(data[columns])[:, 1]),
+        threshold=choose_threshold(
+            params.threshold, y, pipeline.predict_proba(data[columns])[:, 1]
+        ),
         sklearn_version=sklearn.__version__,
         train_start=params.data.start,
         train_end=params.data.last_train_month,

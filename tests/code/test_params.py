@@ -123,3 +123,23 @@ def test_unreadable_yaml_names_the_file(tmp_path):
     bad.write_text("train: [unclosed\n")
     with pytest.raises(ParamsError, match=f"{bad} is not valid YAML"):
         load_params(bad)
+
+
+def test_drift_methods_are_the_ones_evidently_registers():
+    """params.py lists Evidently's methods (importing Evidently there costs seconds); they
+    must stay the methods Evidently actually accepts for each column type."""
+    from typing import get_args
+
+    from evidently.legacy.calculations.stattests.registry import _registered_stat_tests
+
+    from contrail.params import CATEGORICAL_DRIFT_METHODS, NUMERIC_DRIFT_METHODS
+
+    def accepting(kind: str) -> set[str]:
+        return {
+            name
+            for name, by_type in _registered_stat_tests.items()
+            if any(str(t).endswith(kind) for t in by_type)
+        }
+
+    assert set(get_args(NUMERIC_DRIFT_METHODS)) == accepting("Numerical")
+    assert set(get_args(CATEGORICAL_DRIFT_METHODS)) == accepting("Categorical")
