@@ -91,7 +91,7 @@ def summary() -> None:
         typer.echo(f"no results yet ({exc.filename}): run `dvc repro` first", err=True)
         raise typer.Exit(1) from None
     except MetricsFormatError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(f"{exc} (rerun `dvc repro`)", err=True)
         raise typer.Exit(1) from None
     typer.echo(text)
 

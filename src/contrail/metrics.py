@@ -74,6 +74,8 @@ class Lift:
 
 @dataclass(frozen=True)
 class TestSet:
+    __test__ = False  # a metrics section, not a pytest test class
+
     rows: int
     delay_rate: float
 
@@ -108,10 +110,16 @@ class Evaluation:
                 raise MetricsFormatError(
                     f"{source}: section {section.name!r} should have "
                     f"{', '.join(sorted(expected))}; missing {sorted(expected - got) or 'none'}, "
-                    f"unknown {sorted(got - expected) or 'none'} (rerun `dvc repro`)"
+                    f"unknown {sorted(got - expected) or 'none'}"
                 )
             sections[section.name] = kind(**values)
         return cls(**sections)
+
+    def value(self, metric: Metric) -> float:
+        """`metric`'s number, e.g. `model.roc_auc` -> self.model.roc_auc."""
+        section, name = metric.key.split(".")
+        number: float = getattr(getattr(self, section), name)
+        return number
 
 
 _SECTION_TYPES: dict[str, type] = {

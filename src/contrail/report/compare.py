@@ -60,13 +60,6 @@ class DriftRow:
     pr_drifted: bool | None
 
 
-def value(evaluation: Evaluation, metric: Metric) -> float:
-    """`metric`'s number in a metrics file, e.g. `model.roc_auc` -> evaluation.model.roc_auc."""
-    section, name = metric.key.split(".")
-    number: float = getattr(getattr(evaluation, section), name)
-    return number
-
-
 @dataclass(frozen=True)
 class Comparison:
     """Everything the report and the gate need, collected once.
@@ -103,8 +96,8 @@ class Comparison:
 
     def metric(self, metric: Metric) -> Change:
         """`metric` at the base (None without a comparable base) and in the workspace."""
-        base = None if self.base_evaluation is None else value(self.base_evaluation, metric)
-        return Change(metric.key, base, value(self.pr_evaluation, metric))
+        base = None if self.base_evaluation is None else self.base_evaluation.value(metric)
+        return Change(metric.key, base, self.pr_evaluation.value(metric))
 
     def delta(self, metric: Metric) -> Interval | None:
         """The difference the gate judges: on the same test rows when both models could be
@@ -113,7 +106,7 @@ class Comparison:
             return self.same_rows[metric.key]
         if self.base_evaluation is None:
             return None
-        delta = value(self.pr_evaluation, metric) - value(self.base_evaluation, metric)
+        delta = self.pr_evaluation.value(metric) - self.base_evaluation.value(metric)
         if metric == ROC_AUC:
             base, pr = self.base_evaluation.model, self.pr_evaluation.model
             return _independent_interval(

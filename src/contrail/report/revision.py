@@ -173,7 +173,7 @@ def evaluations(sha: str, base: str) -> tuple[Evaluation, Evaluation | None, str
     except json.JSONDecodeError as exc:
         raise ReportError(f"{source} is not JSON ({exc}): run `dvc repro`") from None
     except MetricsFormatError as exc:
-        raise ReportError(str(exc)) from None
+        raise ReportError(f"{exc} (rerun `dvc repro`)") from None
     text = git_text(sha, paths.METRICS)
     if text is None:
         return pr, None, ""
@@ -183,8 +183,7 @@ def evaluations(sha: str, base: str) -> tuple[Evaluation, Evaluation | None, str
     except json.JSONDecodeError as exc:
         return pr, None, f"{source} is not JSON ({exc})"
     except MetricsFormatError as exc:
-        # The advice to rerun `dvc repro` is for the workspace; the base is as committed.
-        return pr, None, str(exc).removesuffix(" (rerun `dvc repro`)")
+        return pr, None, str(exc)
 
 
 def _repo_relative(path: Path) -> Path:

@@ -23,13 +23,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.special import expit
 
 from contrail.features import FEATURES, build_features, required_inputs
 from contrail.model import TrainedModel
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
 Columns = Mapping[str, np.ndarray]
 # Above this many rows one call per tree (compiled) beats walking every tree at once.
@@ -40,7 +45,8 @@ _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; pandas counts Monday as 0
 def _day_of_week(columns: Columns) -> np.ndarray:
     months = (columns["year"] - 1970) * 12 + (columns["month"] - 1)
     days = months.astype("datetime64[M]").astype("datetime64[D]") + (columns["day"] - 1)
-    return ((days.astype(np.int64) + _EPOCH_WEEKDAY) % 7).astype(np.float64)
+    weekday: np.ndarray = ((days.astype(np.int64) + _EPOCH_WEEKDAY) % 7).astype(np.float64)
+    return weekday
 
 
 # Features whose definition uses pandas-only calls; everything else runs its own compute.
@@ -58,7 +64,10 @@ def compute_features(columns: Columns, names: list[str]) -> dict[str, np.ndarray
             (source,) = feature.inputs
             features[name] = np.asarray(columns[source], dtype=object)
         else:
-            features[name] = np.asarray(feature.compute(columns), dtype=np.float64)
+            # Declared for a DataFrame, but the definitions only look up columns and apply
+            # elementwise operations, which numpy columns support (test_fast.py proves equal).
+            compute = cast(Callable[[Columns], npt.ArrayLike], feature.compute)
+            features[name] = np.asarray(compute(columns), dtype=np.float64)
     return features
 
 
@@ -79,7 +88,7 @@ class _Forest:
     baseline: float
 
     @classmethod
-    def from_classifier(cls, classifier) -> _Forest:
+    def from_classifier(cls, classifier: HistGradientBoostingClassifier) -> _Forest:
         predictors = [iteration[0] for iteration in classifier._predictors]
         known, feature_to_bitset = classifier._bin_mapper.make_known_categories_bitsets()
         width = max(len(p.nodes) for p in predictors)
@@ -95,7 +104,8 @@ class _Forest:
         codes = np.arange(256)
 
         def in_bitset(bitset: np.ndarray) -> np.ndarray:
-            return (bitset[codes // 32] >> (codes % 32).astype(np.uint32)) & 1 == 1
+            bits: np.ndarray = (bitset[codes // 32] >> (codes % 32).astype(np.uint32)) & 1 == 1
+            return bits
 
         for t, predictor in enumerate(predictors):
             nodes = predictor.nodes
@@ -139,7 +149,8 @@ class _Forest:
                 go_left = np.where(categorical, self.category_left[index, codes], go_left)
             go_left = np.where(missing, self.missing_left[index], go_left)
             index = np.where(go_left, self.left[index], self.right[index]) + self.offsets
-        return self.value[index].sum(axis=1) + self.baseline
+        raw: np.ndarray = self.value[index].sum(axis=1) + self.baseline
+        return raw
 
 
 class CompiledModel:

@@ -19,7 +19,7 @@ import datetime
 import json
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -80,8 +80,8 @@ class PredictionLog:
 def read_predictions(directory: Path, features: list[str]) -> pd.DataFrame:
     """Every logged flight, oldest first: the model's features as in training, plus
     `probability`, `delayed`, `model_version` and `timestamp` (UTC)."""
-    flights: list[dict] = []
-    served: dict[str, list] = {
+    flights: list[dict[str, Any]] = []
+    served: dict[str, list[Any]] = {
         "probability": [],
         "threshold": [],
         "model_version": [],

@@ -21,8 +21,9 @@ prediction the caller should know about.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -48,8 +49,13 @@ MAX_REPORTED_ERRORS = 20
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
 
+# The data contract's check, declared for a Series, is elementwise arithmetic: on one int it
+# answers for that value.
+_is_hhmm_value = cast(Callable[[int], bool], _is_hhmm)
+
+
 def _valid_hhmm(value: int) -> int:
-    if not _is_hhmm(value):
+    if not _is_hhmm_value(value):
         raise ValueError("not a valid HHMM time (hours 00-23, minutes 00-59)")
     return value
 
@@ -91,9 +97,10 @@ def _contract_field(column: str, spec: Any) -> tuple[Any, Any]:
     return annotation, ...
 
 
+# Without @classmethod, which mypy rejects outside a class: field_validator applies it itself
+# to a function whose first parameter is named `cls`.
 @field_validator("day")
-@classmethod
-def _date_exists(cls, day: int, info: ValidationInfo) -> int:
+def _date_exists(cls: type[BaseModel], day: int, info: ValidationInfo) -> int:
     # pandas would raise on 2013-02-30 deep inside the features: a 500, not the caller's 4xx.
     year, month = info.data.get("year"), info.data.get("month")
     if year is not None and month is not None:
@@ -106,6 +113,15 @@ def _date_exists(cls, day: int, info: ValidationInfo) -> int:
 
 _NUMPY_DTYPES = {int: "int64", float: "float64", str: "object"}
 
+if TYPE_CHECKING:
+    # The models request_schema builds at runtime, as the type checker sees them: a flight's
+    # fields follow the served model's features, so a flight is any pydantic model here.
+    # Annotations only; they do not exist at runtime.
+    FlightBatch = list[BaseModel]
+
+    class PredictRequest(BaseModel):
+        flights: FlightBatch
+
 
 @dataclass(frozen=True)
 class RequestSchema:
@@ -114,7 +130,7 @@ class RequestSchema:
     columns: list[str]
     flight: type[BaseModel]
     batch: Any  # list[flight] of 1 to MAX_BATCH_SIZE flights, for pydantic and BentoML fields
-    request: type[BaseModel]
+    request: type[PredictRequest]
     dtypes: dict[str, str]  # numpy dtype of each column once parsed (null weather becomes NaN)
 
 
@@ -126,19 +142,25 @@ def request_schema(features: list[str]) -> RequestSchema:
     if missing:
         raise TypeError(f"features need columns the data contract does not define: {missing}")
     validators = {"date_exists": _date_exists} if {"year", "month", "day"} <= set(columns) else {}
-    flight = create_model(
+    # Typed as Any: create_model's overloads check `**` entries against its own `__x__` options.
+    fields: dict[str, Any] = {column: _contract_field(column, contract[column]) for column in columns}
+    flight: type[BaseModel] = create_model(
         "Flight",
         __config__=STRICT,
         __doc__="One scheduled flight: the raw columns the model's features are computed from.",
         __validators__=validators,
-        **{column: _contract_field(column, contract[column]) for column in columns},
+        **fields,
     )
     batch = Annotated[list[flight], Field(min_length=1, max_length=MAX_BATCH_SIZE)]  # type: ignore[valid-type]
-    request = create_model(
-        "PredictRequest",
-        __config__=STRICT,
-        __doc__="A batch of flights to score.",
-        flights=(batch, ...),
+    # create_model returns type[BaseModel]; this one has the `flights` field PredictRequest declares.
+    request = cast(
+        "type[PredictRequest]",
+        create_model(
+            "PredictRequest",
+            __config__=STRICT,
+            __doc__="A batch of flights to score.",
+            flights=(batch, ...),
+        ),
     )
     dtypes = {c: _NUMPY_DTYPES[_python_type(c, contract[c].dtype)] for c in columns}
     return RequestSchema(columns, flight, batch, request, dtypes)

@@ -27,7 +27,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bentoml
 import numpy as np
@@ -38,6 +38,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from contrail.model import CARD_FILE, IncompatibleModel, ModelCard, TrainedModel
@@ -85,10 +86,15 @@ def stored_card(tag: str) -> ModelCard:
 
 
 SCHEMA = request_schema(stored_card(MODEL_TAG).features)
-FlightBatch = SCHEMA.batch
+if TYPE_CHECKING:
+    from contrail.serving.schema import FlightBatch
+else:
+    # pydantic and BentoML read the field annotations below at runtime: the built model.
+    FlightBatch = SCHEMA.batch
 
 
-class PredictInput(bentoml.IODescriptor):
+# bentoml's _bentoml_sdk has no type information (no py.typed): IODescriptor is Any to mypy.
+class PredictInput(bentoml.IODescriptor):  # type: ignore[misc]
     """The /predict body, as BentoML's input spec (it also drives the OpenAPI document)."""
 
     model_config = STRICT
@@ -98,9 +104,10 @@ class PredictInput(bentoml.IODescriptor):
     async def from_http_request(cls, request: Request, serde: Any) -> PredictInput:
         # StrictRequests has parsed and validated this body already: parsing it twice would
         # double the cost of a 1,000-flight batch.
-        validated = request.scope.get(_VALIDATED)
+        validated: PredictInput | None = request.scope.get(_VALIDATED)
         if validated is None:
-            return await super().from_http_request(request, serde)
+            parsed: PredictInput = await super().from_http_request(request, serde)
+            return parsed
         return validated
 
 
@@ -114,7 +121,7 @@ def _reject(status: int, problem: ErrorResponse) -> Response:
     return Response(problem.model_dump_json(), status_code=status, media_type="application/json")
 
 
-async def _read_body(receive: Any, limit: int) -> bytes | None:
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole request body, or None once it exceeds `limit` bytes."""
     chunks, size, more = [], 0, True
     while more:
@@ -133,10 +140,10 @@ async def _read_body(receive: Any, limit: int) -> bytes | None:
 class StrictRequests:
     """ASGI middleware answering every malformed POST /predict itself (see module docstring)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PREDICT_PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -146,7 +153,7 @@ class StrictRequests:
             return
         replayed = False
 
-        async def replay() -> dict:
+        async def replay() -> Message:
             nonlocal replayed
             if replayed:
                 return await receive()
@@ -155,7 +162,7 @@ class StrictRequests:
 
         await self.app(scope, replay, send)
 
-    async def _validate(self, scope: dict, receive: Any) -> tuple[Response | None, bytes]:
+    async def _validate(self, scope: Scope, receive: Receive) -> tuple[Response | None, bytes]:
         headers = Headers(scope=scope)
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
@@ -228,7 +235,7 @@ class FlightDelay:
             self.predictions.directory,
         )  # fmt: skip
 
-    @bentoml.api(route=PREDICT_PATH, input_spec=PredictInput)
+    @bentoml.api(route=PREDICT_PATH, input_spec=PredictInput)  # type: ignore[untyped-decorator]  # bentoml: no py.typed
     async def predict(self, flights: FlightBatch, ctx: bentoml.Context) -> PredictResponse:
         """Delay probability, label at the model's threshold and model version, per flight."""
         columns = {
@@ -257,7 +264,10 @@ class FlightDelay:
                 strict=True,
             )
         ]
-        return Response(json.dumps({"predictions": predictions}), media_type="application/json")
+        # The annotation is BentoML's output spec (the OpenAPI response body); a Response it
+        # sends as is, skipping a second validation of the same data.
+        return Response(json.dumps({"predictions": predictions}), media_type="application/json")  # type: ignore[return-value]
 
 
-FlightDelay.add_asgi_middleware(StrictRequests)
+# bentoml.service replaces the class with a Service, which mypy cannot see through a decorator.
+FlightDelay.add_asgi_middleware(StrictRequests)  # type: ignore[attr-defined]
