@@ -52,7 +52,8 @@ def dvc_lock_md5(lock_path: Path, model_file: str = str(paths.MODEL_DIR / PIPELI
     for stage in lock.get("stages", {}).values():
         for out in stage.get("outs", []):
             if out.get("path") == model_file:
-                return out["md5"]
+                md5: str = out["md5"]
+                return md5
     raise PackagingError(f"{lock_path} records no {model_file}: run the pipeline (`make run`)")
 
 

@@ -143,7 +143,9 @@ def request_schema(features: list[str]) -> RequestSchema:
         raise TypeError(f"features need columns the data contract does not define: {missing}")
     validators = {"date_exists": _date_exists} if {"year", "month", "day"} <= set(columns) else {}
     # Typed as Any: create_model's overloads check `**` entries against its own `__x__` options.
-    fields: dict[str, Any] = {column: _contract_field(column, contract[column]) for column in columns}
+    fields: dict[str, Any] = {
+        column: _contract_field(column, contract[column]) for column in columns
+    }
     flight: type[BaseModel] = create_model(
         "Flight",
         __config__=STRICT,

@@ -264,8 +264,8 @@ class FlightDelay:
                 strict=True,
             )
         ]
-        # The annotation is BentoML's output spec (the OpenAPI response body); a Response it
-        # sends as is, skipping a second validation of the same data.
+        # The annotation is BentoML's output spec (the OpenAPI response body); a Response, here
+        # that body serialised with json.dumps, it sends as is.
         return Response(json.dumps({"predictions": predictions}), media_type="application/json")  # type: ignore[return-value]
 
 
