@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import sklearn
 
-from contrail.features import build_features
+from contrail.features import LABEL, build_features
 from contrail.metrics import DelayRateBaseline
 from contrail.model import TrainedModel
-from contrail.features import LABEL
 
 
 @pytest.fixture(scope="module")
