@@ -77,18 +77,24 @@ _stage_command("drift", "Evidently data-drift report: training data vs the curre
 
 
 @app.command()
-def summary() -> None:
+def summary(params: Path = ParamsOption) -> None:
     """Print headline metrics, baseline, drift verdict and where the reports are."""
     from contrail import paths
     from contrail.io import read_json
     from contrail.metrics import Evaluation, MetricsFormatError
+    from contrail.params import ParamsError, load_params
     from contrail.summary import render
 
     try:
+        confidence = load_params(params).evaluate.confidence
         evaluation = Evaluation.from_json(read_json(paths.METRICS), str(paths.METRICS))
-        text = render(evaluation, read_json(paths.DRIFT_JSON), read_json(paths.FEATURE_STATS))
+        stats = read_json(paths.FEATURE_STATS)
+        text = render(evaluation, read_json(paths.DRIFT_JSON), stats, confidence)
     except FileNotFoundError as exc:
         typer.echo(f"no results yet ({exc.filename}): run `dvc repro` first", err=True)
+        raise typer.Exit(1) from None
+    except ParamsError as exc:
+        typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     except MetricsFormatError as exc:
         typer.echo(f"{exc} (rerun `dvc repro`)", err=True)

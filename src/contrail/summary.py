@@ -8,7 +8,9 @@ from contrail import paths
 from contrail.metrics import Evaluation
 
 
-def render(evaluation: Evaluation, drift: dict[str, Any], stats: dict[str, Any]) -> str:
+def render(
+    evaluation: Evaluation, drift: dict[str, Any], stats: dict[str, Any], confidence: float
+) -> str:
     model, baseline = evaluation.model, evaluation.baseline
     drifted = [name for name, feature in drift["features"].items() if feature["drifted"]]
     return "\n".join(
@@ -16,7 +18,7 @@ def render(evaluation: Evaluation, drift: dict[str, Any], stats: dict[str, Any])
             "contrail: pipeline summary",
             f"  data      train {stats['train_rows']:,} rows, test {stats['test_rows']:,}, "
             f"current {stats['current_rows']:,}; {stats['dropped_no_arrival']:,} without arrival dropped",
-            f"  model     ROC AUC {model.roc_auc:.3f} (95% CI {model.roc_auc_low:.3f}"
+            f"  model     ROC AUC {model.roc_auc:.3f} ({confidence:.0%} CI {model.roc_auc_low:.3f}"
             f"-{model.roc_auc_high:.3f}), PR AUC {model.pr_auc:.3f}, "
             f"Brier {model.brier:.4f}, F1 {model.f1:.3f} at threshold {model.threshold:.3f}",
             f"  baseline ROC AUC {baseline.roc_auc:.3f} (carrier x hour delay rate); "
