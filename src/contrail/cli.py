@@ -118,6 +118,23 @@ def check_params(params: Path = ParamsOption) -> None:
     typer.echo(f"{params}: ok")
 
 
+@app.command("remote-plugin")
+def remote_plugin(url: str = typer.Argument(..., help="The DVC remote URL or path.")) -> None:
+    """Print the dependency group with the DVC plugin that URL needs; nothing for a local path.
+
+    `make repro`/`make push` install that group (`uv sync --frozen --group ...`). An
+    unsupported scheme exits 2 naming it and the supported ones (never the URL itself)."""
+    from contrail.remote import UnsupportedRemote, plugin_group
+
+    try:
+        group = plugin_group(url)
+    except UnsupportedRemote as exc:
+        typer.echo(f"contrail remote-plugin failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if group:
+        typer.echo(group)
+
+
 def _add_subapps() -> None:
     from contrail.report.cli import report_app
     from contrail.serving.cli import serving_app

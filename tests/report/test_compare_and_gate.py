@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from contrail.metrics import ROC_AUC
+from contrail.report.checks import (
+    Event,
+    StoredVerdict,
+    VerdictFileError,
+    comment,
+    judge,
+    without_pull_request,
+)
+from contrail.report.checks import decide as decide_event
 from contrail.report.compare import (
     Change,
     Interval,
@@ -15,7 +26,15 @@ from contrail.report.compare import (
     drift_rows,
     paired_bootstrap,
 )
-from contrail.report.gate import decide, parse_labels
+from contrail.report.gate import (
+    GitHub,
+    GitHubError,
+    PullRequest,
+    current_pull,
+    decide,
+    parse_labels,
+    rerun_gate_job,
+)
 
 
 def test_dvc_diff_rows_follow_the_workspace_file_order_then_base_only_keys():
@@ -256,3 +275,173 @@ def test_a_base_in_another_metrics_format_blocks_naming_it_unless_scored_on_the_
 )
 def test_labels_parse_from_json_or_comma_separated_text(text, labels):
     assert parse_labels(text) == labels
+
+
+# --- The gate as a required check: events, the recorded verdict, current labels ------------
+
+SHA = "c" * 40
+OVERRIDE = "allow-regression"
+
+
+def stored(*failures: str) -> StoredVerdict:
+    return StoredVerdict(
+        sha=SHA,
+        base="main",
+        base_sha="b" * 40,
+        failures=failures,
+        checks=("beats the naive baseline by +0.0500 ROC AUC",),
+        override_label=OVERRIDE,
+    )
+
+
+BLOCKED = stored("ROC AUC fell by 0.0100 against `main` (at most 0.0050 allowed)")
+
+
+@pytest.mark.parametrize(
+    ("event", "labels", "verdict", "outcome"),
+    [
+        # A push trains; its gate job judges the recorded verdict with the labels it has now.
+        (Event("pull_request", "opened"), [], stored(), "pass"),
+        (Event("pull_request", "synchronize"), [], BLOCKED, "fail"),
+        (Event("pull_request", "reopened"), [OVERRIDE], BLOCKED, "pass"),
+        (Event("pull_request", "synchronize"), ["docs"], BLOCKED, "fail"),
+        (Event("workflow_dispatch"), [], BLOCKED, "fail"),
+        (Event("workflow_dispatch"), [], stored(), "pass"),
+        # No verdict (training failed or was cancelled): an error, never a pass.
+        (Event("pull_request", "synchronize"), [OVERRIDE], None, "error"),
+        # The override label, added or removed: re-evaluate, whatever the verdict.
+        (Event("pull_request", "labeled", OVERRIDE), [OVERRIDE], BLOCKED, "re-evaluate"),
+        (Event("pull_request", "unlabeled", OVERRIDE), [], None, "re-evaluate"),
+        # Any other label: ignored, it can neither pass nor fail nor re-run the gate.
+        (Event("pull_request", "labeled", "docs"), [OVERRIDE], BLOCKED, "ignore"),
+        (Event("pull_request", "unlabeled", "docs"), [], stored(), "ignore"),
+        (Event("pull_request", "edited"), [OVERRIDE], BLOCKED, "ignore"),
+        (Event("push"), [], BLOCKED, "ignore"),
+    ],
+)
+def test_the_gate_decision_for_each_event(event, labels, verdict, outcome):
+    decision = decide_event(event, OVERRIDE, labels, verdict, sha=SHA)
+
+    assert decision.outcome == outcome, decision.message
+    assert decision.exit_code == {"pass": 0, "fail": 1, "error": 2}.get(outcome, 0)
+
+
+def test_a_blocked_verdict_passes_only_with_the_override_label_and_says_so():
+    passed = judge(BLOCKED, ["docs", OVERRIDE], sha=SHA)
+    failed = judge(BLOCKED, ["docs"], sha=SHA)
+
+    assert passed.outcome == "pass"
+    assert passed.message.startswith("promote (override): label `allow-regression` accepts ROC")
+    assert failed.outcome == "fail" and failed.message.startswith("blocked: ROC AUC fell")
+    text = comment(passed, BLOCKED, "## ❌ Model report: blocked\n")
+    assert text.startswith("> ✅ **Promotion gate:** promote (override): label `allow-regression`")
+    assert text.endswith("\n\n## ❌ Model report: blocked\n")
+
+
+def test_a_verdict_for_another_commit_or_a_superseded_run_is_an_error():
+    other = judge(stored(), [], sha="d" * 40)
+    superseded = judge(stored(), [OVERRIDE], sha=SHA, pr_head="e" * 40)
+
+    assert (other.outcome, other.exit_code) == ("error", 2)
+    assert "recorded verdict is for cccccccccccc" in other.message
+    assert superseded.outcome == "error" and superseded.message.startswith("superseded")
+    assert judge(stored(), [], sha=SHA, pr_head=SHA).outcome == "pass"
+    # A dispatch comparing the PR's head with anything but its target branch cannot pass.
+    elsewhere = judge(stored(), [], sha=SHA, pr_head=SHA, pr_base="release")
+    assert elsewhere.outcome == "error"
+    assert "compares with `main`, the pull request targets `release`" in elsewhere.message
+    assert judge(stored(), [], sha=SHA, pr_head=SHA, pr_base="main").outcome == "pass"
+
+
+def test_a_dispatch_without_a_pull_request_reports_a_block_but_only_errors_fail():
+    blocked = without_pull_request(judge(BLOCKED, [], sha=SHA))
+    missing = without_pull_request(judge(None, [], sha=SHA))
+
+    assert (blocked.outcome, blocked.exit_code) == ("ignore", 0)
+    assert blocked.message.startswith("no pull request to gate; the model would be blocked: ")
+    assert (missing.outcome, missing.exit_code) == ("error", 2)
+    assert without_pull_request(judge(stored(), [], sha=SHA)).outcome == "pass"
+
+
+def test_the_recorded_verdict_round_trips_and_a_broken_file_is_named():
+    assert StoredVerdict.loads(json.dumps(BLOCKED.to_json())) == BLOCKED
+    assert BLOCKED.to_json()["promote"] is False
+
+    for text, problem in [
+        ("{", "not JSON"),
+        ("[]", "not a JSON object"),
+        (json.dumps({**BLOCKED.to_json(), "sha": ""}), "empty sha"),
+        (json.dumps({k: v for k, v in BLOCKED.to_json().items() if k != "failures"}), "missing"),
+        (json.dumps({**BLOCKED.to_json(), "failures": "x"}), "unexpected value types"),
+    ]:
+        with pytest.raises(VerdictFileError, match=problem):
+            StoredVerdict.loads(text)
+
+
+class FakeGitHub(GitHub):
+    """The REST calls `rerun_gate_job` and `current_pull` make, answered from a script."""
+
+    def __init__(self, answers: dict[tuple[str, str], list[object]]) -> None:
+        super().__init__("https://api.example", "owner/repo", "token")
+        object.__setattr__(self, "answers", answers)
+        object.__setattr__(self, "calls", [])
+
+    def call(self, method, path, query=None):
+        self.calls.append((method, path))
+        replies = self.answers[(method, path)]
+        return replies.pop(0) if len(replies) > 1 else replies[0]
+
+
+def test_the_override_label_re_runs_only_the_gate_job_after_the_run_finished():
+    runs = "actions/workflows/pr-report.yml/runs"
+    github = FakeGitHub({
+        ("GET", runs): [{"workflow_runs": [{"id": 7, "status": "completed"},
+                                           {"id": 9, "status": "in_progress"}]}],
+        ("GET", "actions/runs/9"): [{"id": 9, "status": "in_progress"},
+                                    {"id": 9, "status": "completed"}],
+        ("GET", "actions/runs/9/jobs"): [{"jobs": [{"id": 1, "name": "Train and report"},
+                                                   {"id": 2, "name": "Promotion gate"}]}],
+        ("POST", "actions/jobs/2/rerun"): [None],
+    })  # fmt: skip
+    slept: list[float] = []
+
+    done = rerun_gate_job(
+        github, SHA, workflow="pr-report.yml", job_name="Promotion gate",
+        wait_seconds=100, poll_seconds=10, sleep=slept.append,
+    )  # fmt: skip
+
+    assert done.startswith("re-running 'Promotion gate' of run 9")
+    assert slept == [10, 10]
+    assert ("POST", "actions/jobs/2/rerun") in github.calls
+    assert not any("jobs/1" in path for _, path in github.calls)  # never the training job
+
+
+def test_re_running_the_gate_gives_up_on_a_run_that_does_not_finish():
+    github = FakeGitHub({
+        ("GET", "actions/workflows/pr-report.yml/runs"): [
+            {"workflow_runs": [{"id": 9, "status": "queued"}]}],
+        ("GET", "actions/runs/9"): [{"id": 9, "status": "in_progress"}],
+    })  # fmt: skip
+
+    with pytest.raises(GitHubError, match="still in_progress"):
+        rerun_gate_job(
+            github, SHA, workflow="pr-report.yml", job_name="Promotion gate",
+            wait_seconds=30, poll_seconds=10, sleep=lambda _: None,
+        )  # fmt: skip
+
+
+def test_the_current_labels_come_from_the_pull_request_or_the_open_pr_of_a_commit():
+    pull = {
+        "number": 5, "state": "open", "head": {"sha": SHA}, "base": {"ref": "main"},
+        "labels": [{"name": OVERRIDE}],
+    }  # fmt: skip
+    closed = {**pull, "number": 4, "state": "closed"}
+    github = FakeGitHub({
+        ("GET", "pulls/5"): [pull],
+        ("GET", f"commits/{SHA}/pulls"): [[closed, pull]],
+        ("GET", f"commits/{'d' * 40}/pulls"): [[]],
+    })  # fmt: skip
+
+    assert current_pull(github, "5", SHA) == PullRequest(5, SHA, (OVERRIDE,), "main")
+    assert current_pull(github, "", SHA) == PullRequest(5, SHA, (OVERRIDE,), "main")
+    assert current_pull(github, "", "d" * 40) is None

@@ -1,20 +1,57 @@
-"""The comment's rendering: size limit on any input, table-safe cells, exact numbers."""
+"""The comment's rendering: verdict and headline metrics first, the rest collapsed, charts as
+Mermaid text, no local link, size limit on any input, table-safe cells."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from contrail.metrics import BRIER, HEADLINE_METRICS, LIFT, ROC_AUC, metric_keys
-from contrail.report.compare import Change, DriftRow, flatten
+from contrail.report.compare import Change, DriftRow, Interval, flatten
 from contrail.report.gate import decide
 from contrail.report.markdown import (
     GITHUB_COMMENT_LIMIT,
+    THRESHOLD_KEYS,
     cell,
     metric_label,
     metric_order,
     number,
     render,
 )
+from contrail.report.mermaid import evenly_spaced
+
+SHA = "a" * 40
+PAIRED = {
+    ROC_AUC.key: Interval(0.007822, 0.006812, 0.008931, paired=True),
+    BRIER.key: Interval(0.000039, -0.000312, 0.000405, paired=True),
+}
+PLOTS = {
+    "ROC": [
+        {"fpr": x / 10, "tpr": min(1.0, x / t), "rev": rev}
+        for rev, t in ((SHA, 8), ("workspace", 7))
+        for x in range(11)
+    ],
+    "Precision-Recall": [
+        {"recall": 1 - x / 10, "precision": 0.3 + x / 20, "rev": rev}
+        for rev in (SHA, "workspace")
+        for x in range(11)
+    ],
+    "Calibration": [
+        {"prob_pred": 0.1 * i + 0.05, "prob_true": 0.1 * i + 0.07, "rev": rev}
+        for rev in (SHA, "workspace")
+        for i in range(8)
+    ],
+    "Permutation importance": [
+        {"feature": f, "importance": v, "rev": "workspace"}
+        for f, v in (("carrier", 0.015), ("origin", -0.0016), ("dep_hour", 0.137))
+    ],
+    "Confusion matrix": [
+        {"actual": a, "predicted": p, "count": n, "rev": rev}
+        for rev in (SHA, "workspace")
+        for a, p, n in ((0, 0, 14694), (0, 1, 4041), (1, 0, 3640), (1, 1, 4700))
+    ],
+}
 
 
 @pytest.fixture
@@ -52,52 +89,142 @@ def test_cells_cannot_break_the_table():
     assert len(text) <= 120
 
 
-def test_a_huge_drift_table_and_params_diff_stay_under_the_limit_with_a_note(
+def headline_rows(text: str) -> dict[str, list[str]]:
+    """The first table of the comment, by metric label."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Metric |"))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("| "):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_the_verdict_comes_first_then_the_five_headline_metrics_rounded(comparison, gate_params):
+    c = comparison(same_rows=PAIRED, same_rows_count=27_100)
+
+    text = render(c, decide(c, gate_params), PLOTS)
+
+    lines = text.splitlines()
+    assert lines[0] == "## ✅ Model report: promote"
+    assert lines[2].startswith("**Verdict:** promote: ")
+    assert lines[4] == "| Metric | `main` | PR | Δ | 95% interval of Δ |"
+    rows = headline_rows(text)
+    assert list(rows) == [metric_label(m.key) for m in HEADLINE_METRICS]
+    base, pr = flatten(c.base_evaluation.to_json()), flatten(c.pr_evaluation.to_json())
+    for metric in HEADLINE_METRICS:
+        base_cell, pr_cell, delta, _ = rows[metric_label(metric.key)]
+        assert (base_cell, pr_cell) == (f"{base[metric.key]:.4f}", f"{pr[metric.key]:.4f}")
+        assert delta == f"{pr[metric.key] - base[metric.key]:+.4f}", metric.key
+    assert rows["ROC AUC"][3] == "[+0.0068, +0.0089] (paired, 27,100 rows)"
+    assert rows[metric_label(BRIER.key)][3] == "[-0.0003, +0.0004] (paired, 27,100 rows)"
+    assert rows["PR AUC"][3] == "—"
+    assert "**paired bootstrap** of both models on the same 27,100 test rows" in text
+    # Nothing but the verdict and the headline precedes the collapsed sections.
+    assert text.index("| ROC AUC |") < text.index("<details>")
+
+
+def test_a_paired_delta_on_other_rows_than_the_files_is_shown_with_its_interval(
     comparison, gate_params
 ):
-    huge = comparison(
-        params=[Change(f"features.{'very_long_name_' * 5}{i}", "x" * 300, i) for i in range(5000)],
-        drift=[
-            DriftRow(f"feature_{i}_{'y' * 80}", "wasserstein", 0.1, 0.5, True, 0.01, False)
-            for i in range(5000)
-        ],
-        validation=Change(
-            "validation",
-            {},
-            {"window": {"rows": 10, "problems": [], "file": "w"}},
-        ),
+    window = [
+        Change("Data window (train + test month)", "2013-01 .. 2013-02", "2013-01 .. 2013-03")
+    ]
+    c = comparison(same_rows=PAIRED | {ROC_AUC.key: Interval(0.0051, 0.004, 0.0062, True)},
+                   same_rows_count=900, facts=window)  # fmt: skip
+
+    text = render(c, decide(c, gate_params), {})
+
+    assert headline_rows(text)["ROC AUC"][2:] == [
+        "+0.0078",
+        "+0.0051 [+0.0040, +0.0062] (paired, 900 rows)",
+    ]
+    assert "The data window changed" in text
+
+
+@pytest.mark.parametrize("window_changed", [False, True])
+def test_without_the_base_model_the_interval_says_it_is_independent_and_why(
+    comparison, gate_params, window_changed
+):
+    why = "the base model file is in neither the local DVC cache nor a DVC remote"
+    months = (
+        "2013-01 .. 2013-02",
+        "2013-01 .. 2013-03" if window_changed else "2013-01 .. 2013-02",
     )
+    c = comparison(same_rows_note=why, facts=[Change("Data window (train + test month)", *months)])
 
-    text = render(huge, decide(huge, gate_params), {})
+    text = render(c, decide(c, gate_params), {})
 
-    assert len(text) < GITHUB_COMMENT_LIMIT
-    assert "more row(s) not shown (comment size limit)" in text
-    # The verdict and the headline metric survive the cut.
-    assert "## ✅ Model report: promote" in text
-    assert "| ROC AUC | 0.743178 | 0.751 | +0.007822 |" in text
-
-
-def test_when_even_short_tables_do_not_fit_the_text_is_cut_with_a_note(comparison, gate_params):
-    text = render(comparison(), decide(comparison(), gate_params), {}, max_chars=600)
-
-    assert len(text) <= 600
-    assert text.rstrip().endswith("in the workflow artifacts.")
+    rows = headline_rows(text)
+    assert rows["ROC AUC"][3].endswith("(independent)")
+    assert rows[metric_label(BRIER.key)][3] == "no interval"
+    assert "metrics files)" not in text
+    assert f"**independent**, because {why}: each side's own bootstrap interval" in text
+    assert (
+        "the two test months differ" if window_changed else "the two test months are the same"
+    ) in text
 
 
-def test_images_are_linked_relative_to_the_comment_and_the_run_is_linked_absolutely(
-    comparison, gate_params
-):
+def test_everything_else_is_in_collapsed_sections_that_render_tables(comparison, gate_params):
+    c = comparison(same_rows=PAIRED, same_rows_count=27_100)
+
+    text = render(c, decide(c, gate_params), PLOTS)
+
+    summaries = re.findall(r"<details><summary>(.*?)</summary>\n\n", text)
+    assert text.count("<details>") == text.count("</details>") == len(summaries)
+    for expected in ("Charts:", "Threshold", "Other metrics", "Data drift", "Run facts"):
+        assert any(s.startswith(expected) for s in summaries), expected
+    first = text.index("<details>")
+    for key in (*THRESHOLD_KEYS, LIFT.key, "baseline.roc_auc", "test.rows"):
+        assert text.index(f"| {metric_label(key)} |") > first, key
+    assert "| 0 | 14,694 | 4,041 | 14,694 | 4,041 |" in text  # confusion matrix, both sides
+    # A short parameters diff stays visible.
+    assert text.index("| train.learning_rate | 0.1 | 0.05 |") < first
+    # Wall-clock figures are never compared.
+    assert not re.search(r"wall|seconds|duration|runtime", text, re.IGNORECASE)
+
+
+def test_charts_are_mermaid_line_and_bar_charts_at_evenly_spaced_x(comparison, gate_params):
     c = comparison()
 
-    text = render(
-        c,
-        decide(c, gate_params),
-        {"ROC curve": "pr_report/roc.svg"},
-        "https://github.com/o/r/actions/runs/1",
-    )
+    text = render(c, decide(c, gate_params), PLOTS)
 
-    assert "![ROC curve](pr_report/roc.svg)" in text
+    blocks = re.findall(r"```mermaid\n(.*?)\n```", text, re.DOTALL)
+    assert len(blocks) == 4
+    series = {"ROC curve": 2, "Precision-recall": 2, "Calibration": 3}
+    for block in blocks:
+        lines = block.splitlines()
+        assert lines[0] == "xychart-beta"
+        title = re.fullmatch(r'    title "(.*)"', lines[1]).group(1)
+        if title == "Permutation importance":
+            assert lines[2] == '    x-axis ["dep_hour", "carrier", "origin"]'
+            assert lines[4] == "    bar [0.137, 0.015, -0.0016]"
+            continue
+        low, high = map(
+            float, re.fullmatch(r'    x-axis "[^"]+" (\S+) --> (\S+)', lines[2]).groups()
+        )
+        assert lines[3].startswith("    y-axis ")
+        plotted = [line for line in lines[4:] if line.startswith("    line [")]
+        assert len(plotted) == len(lines) - 4 == series[title], title
+        for line in plotted:
+            # Mermaid spreads the values evenly over the x range: one per evenly spaced x.
+            assert len(line.split(",")) == len(evenly_spaced(low, high)) == 21
+    assert "first line: `main`; second line: this PR" in text
+
+
+def test_no_local_file_is_linked_unless_asked(comparison, gate_params):
+    c = comparison()
+    run = "https://github.com/o/r/actions/runs/1"
+
+    text = render(c, decide(c, gate_params), PLOTS, run)
+    linked = render(c, decide(c, gate_params), PLOTS, run, plots_link="pr_report/plots/index.html")
+
+    assert "![" not in text
+    assert all(link.startswith("https://") for link in re.findall(r"\]\(([^)]+)\)", text))
     assert "[this workflow run](https://github.com/o/r/actions/runs/1)" in text
+    assert "[Interactive charts](pr_report/plots/index.html)" in linked
 
 
 def test_every_key_of_the_metrics_file_has_one_row_named_by_its_definition(comparison, gate_params):
@@ -120,18 +247,63 @@ def test_every_key_of_the_metrics_file_has_one_row_named_by_its_definition(compa
     assert metric_label("test.rows") == "test.rows"
 
 
-def test_the_table_shows_each_side_of_the_files_and_their_difference(comparison, gate_params):
+def test_the_collapsed_rows_show_each_side_of_the_files_exactly(comparison, gate_params):
     c = comparison()
     base, pr = flatten(c.base_evaluation.to_json()), flatten(c.pr_evaluation.to_json())
 
     text = render(c, decide(c, gate_params), {})
 
-    for key in metric_keys():
+    headline = {m.key for m in HEADLINE_METRICS}
+    for key in (k for k in metric_keys() if k not in headline):
         row = next(r for r in text.splitlines() if r.startswith(f"| {metric_label(key)} |"))
         cells = [x.strip() for x in row.strip("|").split("|")]
         assert float(cells[1]) == base[key], key
         assert float(cells[2]) == pr[key], key
         assert float(cells[3]) == pytest.approx(pr[key] - base[key], abs=1e-9), key
+
+
+def test_a_huge_drift_table_and_params_diff_stay_under_the_limit_with_a_note(
+    comparison, gate_params
+):
+    huge = comparison(
+        params=[Change(f"features.{'very_long_name_' * 5}{i}", "x" * 300, i) for i in range(5000)],
+        drift=[
+            DriftRow(f"feature_{i}_{'y' * 80}", "wasserstein", 0.1, 0.5, True, 0.01, False)
+            for i in range(5000)
+        ],
+        validation=Change(
+            "validation",
+            {},
+            {"window": {"rows": 10, "problems": [], "file": "w"}},
+        ),
+    )
+
+    text = render(huge, decide(huge, gate_params), PLOTS)
+
+    assert len(text) < GITHUB_COMMENT_LIMIT
+    assert "more row(s) not shown (comment size limit)" in text
+    # The verdict and the headline metrics survive the cut; a long params diff is collapsed.
+    assert "## ✅ Model report: promote" in text
+    assert "| ROC AUC | 0.7432 | 0.7510 | +0.0078 |" in text
+    assert "<details><summary>Parameters changed (5000)</summary>" in text
+    assert text.count("<details>") == text.count("</details>")
+
+
+def test_when_even_short_tables_do_not_fit_whole_sections_are_left_out_with_a_note(
+    comparison, gate_params
+):
+    c = comparison()
+    text = render(c, decide(c, gate_params), PLOTS, max_chars=2_000)
+
+    assert len(text) <= 2_000
+    assert text.rstrip().endswith("in the workflow artifacts.")
+    assert text.startswith("## ✅ Model report: promote")
+    assert text.count("<details>") == text.count("</details>")
+    assert text.count("```") % 2 == 0
+
+    tiny = render(c, decide(c, gate_params), {}, max_chars=600)
+    assert len(tiny) <= 600
+    assert tiny.rstrip().endswith("in the workflow artifacts.")
 
 
 def test_a_base_in_another_metrics_format_is_named_not_shown_as_a_first_model(
@@ -145,3 +317,4 @@ def test_a_base_in_another_metrics_format_is_named_not_shown_as_a_first_model(
     assert f"**The metrics files differ in format:** {error}" in text
     assert "First model" not in text
     assert "## ❌ Model report: blocked" in text
+    assert headline_rows(text)["ROC AUC"] == ["n/a", "0.7500", "n/a", "—"]

@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from contrail.features import LABEL
+from contrail.metrics import HEADLINE_METRICS
 from contrail.report.cli import report_app
 from contrail.report.compare import flatten
 from contrail.report.markdown import metric_label
@@ -35,7 +36,7 @@ FEATURES = ["carrier", "origin", "temp", "wind_speed"]
 REPORT = Path("reports/pr_report.md")
 SOURCE = Path("data/source/flights.csv")
 METRICS = Path("reports/evaluation/metrics.json")
-IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
+LINK = re.compile(r"\]\(([^)]+)\)")
 
 
 def run(root: Path, *args: str) -> str:
@@ -204,7 +205,7 @@ def test_first_pr_has_no_base_metrics(tmp_path: Path, monkeypatch: pytest.Monkey
     assert report.exit_code == 0, report.output
     comment = REPORT.read_text()
     assert "First model" in comment
-    assert f"| {metric_label('model.roc_auc')} | n/a | 0.7 |" in comment
+    assert f"| {metric_label('model.roc_auc')} | n/a | 0.7000 | n/a |" in comment
     assert gate.exit_code == 0
     assert "first model" in gate.output
 
@@ -390,19 +391,29 @@ def test_report_on_a_real_branch_matches_the_files_it_compares(pipeline_repo):
     assert len(comment) < 65_536
     base_flat, pr_flat = flatten(base_metrics), flatten(pr_metrics)
     assert set(base_flat) == set(pr_flat)
+    headline = {m.key for m in HEADLINE_METRICS}
     for name, pr_value in pr_flat.items():
-        _, base, pr, delta, *_ = metric_cells(comment, metric_label(name))
-        assert float(base) == base_flat[name], name
-        assert float(pr) == pr_value, name
-        assert float(delta) == pytest.approx(pr_value - base_flat[name], abs=1e-6), name
+        if name in headline:
+            # First table: both files and their Δ at 4 decimals.
+            _, base, pr, delta, _ = metric_cells(comment, metric_label(name))
+            assert (base, pr) == (f"{base_flat[name]:.4f}", f"{pr_value:.4f}"), name
+            assert delta == f"{pr_value - base_flat[name]:+.4f}", name
+        else:
+            _, base, pr, delta = metric_cells(comment, metric_label(name))
+            assert float(base) == base_flat[name], name
+            assert float(pr) == pr_value, name
+            assert float(delta) == pytest.approx(pr_value - base_flat[name], abs=1e-6), name
     # The last column is the paired comparison: the deltas computed above, bracketed by
     # their interval, on every test row.
     for name, expected in paired.items():
-        interval = metric_cells(comment, metric_label(name))[4]
-        delta, low, high = map(float, SIGNED.findall(interval)[:3])
-        assert delta == pytest.approx(expected, abs=1e-6), name
-        assert low <= delta <= high, name
+        _, _, _, file_delta, interval = metric_cells(comment, metric_label(name))
+        numbers = [float(x) for x in SIGNED.findall(interval)]
+        # Its own Δ is shown only where it differs from the files' at 4 decimals.
+        delta, low, high = numbers if len(numbers) == 3 else [float(file_delta), *numbers]
+        assert delta == pytest.approx(expected, abs=5e-5), name
+        assert low - 5e-5 <= delta <= high + 5e-5, name
         assert interval.endswith(f"(paired, {len(y):,} rows)"), name
+    assert f"**paired bootstrap** of both models on the same {len(y):,} test rows" in comment
     assert len(y) == pr_metrics["test"]["rows"]
 
     assert "| data.end | 2013-02 | 2013-03 |" in comment
@@ -422,14 +433,12 @@ def test_report_on_a_real_branch_matches_the_files_it_compares(pipeline_repo):
     if "roc_auc" in failures:
         assert f"ROC AUC fell by {-paired['model.roc_auc']:.4f}" in gate.stderr
 
-    images = IMAGE_LINK.findall(comment)
-    assert len(images) == 4
-    for link in images:
-        assert (REPORT.parent / link).is_file(), link
-        assert (REPORT.parent / link).read_text().startswith("<?xml")
-    # The only local links are those images: CML uploads every local file the comment links.
-    links = re.findall(r"(?<!!)\[[^\]]*\]\(([^)]+)\)", comment)
-    assert all(link.startswith("https://") for link in links)
+    # Charts are Mermaid text GitHub draws; no local file is linked (CML would upload it).
+    assert comment.count("```mermaid\nxychart-beta\n") == 4
+    assert "| Actual | `main`: predicted 0 |" in comment  # confusion matrix, both sides
+    assert "![" not in comment
+    assert all(link.startswith("https://") for link in LINK.findall(comment))
+    assert sorted(p.name for p in (REPORT.parent / REPORT.stem).iterdir()) == ["plots"]
     # `dvc plots diff` as HTML, with the five charts of dvc.yaml (custom template included).
     html = (REPORT.parent / REPORT.stem / "plots" / "index.html").read_text()
     for title in (
@@ -454,10 +463,18 @@ def test_report_against_a_revision_before_any_results(pipeline, pipeline_repo):
     comment = REPORT.read_text()
     assert "First model" in comment
     for name, pr_value in flatten(pr_metrics).items():
-        _, base, pr, *_ = metric_cells(comment, metric_label(name))
-        assert (base, float(pr)) == ("n/a", pr_value), name
+        cells = metric_cells(comment, metric_label(name))
+        if name in {m.key for m in HEADLINE_METRICS}:
+            assert cells[1:3] == ["n/a", f"{pr_value:.4f}"], name
+        else:
+            assert (cells[1], float(cells[2])) == ("n/a", pr_value), name
     # A first model is judged on its lift over the naive baseline alone.
     failures = expected_failures(gate_bounds, pr_metrics["lift"]["roc_auc"], None)
     assert gate.exit_code == (1 if failures else 0), gate.output
-    for link in IMAGE_LINK.findall(comment):
-        assert (REPORT.parent / link).is_file(), link
+    assert not LINK.findall(comment)
+    # Opt-in: the interactive charts linked, a file that exists.
+    linked = invoke("report", "--base", pipeline["scaffold"], "--link-plots")
+    assert linked.exit_code == 0, linked.output
+    links = LINK.findall(REPORT.read_text())
+    assert links == [f"{REPORT.stem}/plots/index.html"]
+    assert (REPORT.parent / links[0]).is_file()

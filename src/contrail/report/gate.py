@@ -7,8 +7,10 @@ reviewed pull request. A reviewer can accept a blocked model on purpose with a l
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from contrail.metrics import BRIER, LIFT, ROC_AUC, Metric
 from contrail.params import GateParams
@@ -110,3 +112,114 @@ def parse_labels(text: str) -> list[str]:
     if isinstance(parsed, list):
         return [str(label) for label in parsed]
     return [label.strip() for label in str(text).split(",") if label.strip()]
+
+
+# --- GitHub: the labels a pull request has now, and re-running the gate job ---------------
+# Plain REST calls with the workflow's token (urllib: nothing to install in the gate job).
+
+
+class GitHubError(RuntimeError):
+    """A GitHub API call failed; the message names the call."""
+
+
+@dataclass(frozen=True)
+class GitHub:
+    api_url: str
+    repository: str
+    token: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GitHub | None:
+        """The Actions run's API, repository and token, or None outside GitHub Actions."""
+        token = env.get("GITHUB_TOKEN", "")
+        repository = env.get("GITHUB_REPOSITORY", "")
+        if not token or not repository:
+            return None
+        return cls(env.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
+
+    def call(self, method: str, path: str, query: Mapping[str, str] | None = None) -> Any:
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        url = f"{self.api_url}/repos/{self.repository}/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        request = urllib.request.Request(
+            url,
+            method=method,
+            headers={
+                "Accept": "application/vnd.github+json",
+                "Authorization": f"Bearer {self.token}",
+                "X-GitHub-Api-Version": "2022-11-28",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            raise GitHubError(f"{method} {path}: HTTP {exc.code} {exc.reason}") from None
+        except urllib.error.URLError as exc:
+            raise GitHubError(f"{method} {path}: {exc.reason}") from None
+        return json.loads(body) if body else None
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    head_sha: str
+    labels: tuple[str, ...]
+    base: str = ""
+
+
+def _pull(payload: Mapping[str, Any]) -> PullRequest:
+    return PullRequest(
+        number=int(payload["number"]),
+        head_sha=str(payload["head"]["sha"]),
+        labels=tuple(str(label["name"]) for label in payload.get("labels", [])),
+        base=str(payload.get("base", {}).get("ref", "")),
+    )
+
+
+def current_pull(github: GitHub, number: str, sha: str) -> PullRequest | None:
+    """The pull request as it is now: by number, or (a dispatch run) the open one whose head
+    is `sha`; None when there is none."""
+    if number:
+        return _pull(github.call("GET", f"pulls/{number}"))
+    for payload in github.call("GET", f"commits/{sha}/pulls"):
+        if payload.get("state") == "open" and payload["head"]["sha"] == sha:
+            return _pull(payload)
+    return None
+
+
+def rerun_gate_job(
+    github: GitHub,
+    head_sha: str,
+    *,
+    workflow: str,
+    job_name: str,
+    wait_seconds: float,
+    poll_seconds: float = 20.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Re-run the gate job of the newest training run for `head_sha` (never its training
+    job), after waiting for the run to finish; returns what was done, for the log."""
+    runs = github.call(
+        "GET", f"actions/workflows/{workflow}/runs", {"head_sha": head_sha, "per_page": "20"}
+    )["workflow_runs"]
+    if not runs:
+        return f"no {workflow} run for {head_sha[:12]} yet: its gate will read the labels"
+    run = max(runs, key=lambda r: int(r["id"]))
+    waited = 0.0
+    while run["status"] != "completed":
+        if waited >= wait_seconds:
+            raise GitHubError(f"run {run['id']} still {run['status']} after {waited:.0f} s")
+        sleep(poll_seconds)
+        waited += poll_seconds
+        run = github.call("GET", f"actions/runs/{run['id']}")
+    jobs = github.call("GET", f"actions/runs/{run['id']}/jobs", {"filter": "latest"})["jobs"]
+    job = next((j for j in jobs if j["name"] == job_name), None)
+    if job is None:
+        raise GitHubError(f"run {run['id']} has no job named {job_name!r}")
+    github.call("POST", f"actions/jobs/{job['id']}/rerun")
+    return f"re-running {job_name!r} of run {run['id']} ({head_sha[:12]}): no retraining"

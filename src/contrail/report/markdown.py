@@ -1,17 +1,23 @@
 """The pull-request comment as markdown, always under GitHub's size limit.
 
-GitHub rejects a comment over 65,536 characters. CML then appends its watermark and replaces
-each local image path with a longer asset URL, so the report keeps a margin below that.
-Long tables are cut first (with a note saying how many rows are hidden); only if that is not
-enough is the text itself cut.
+A reviewer reads the verdict and the five headline metrics; everything else (other metrics,
+the threshold, parameters when there are many, drift, validation, charts, run facts) is in
+collapsed `<details>` sections. Charts are Mermaid text that GitHub renders (`mermaid.py`):
+the comment links no local file unless asked to (`plots_link`), so CML uploads nothing.
+
+GitHub rejects a comment over 65,536 characters and CML appends its watermark, so the report
+keeps a margin below that. Long tables are cut first (with a note saying how many rows are
+hidden); only if that is not enough are whole sections left out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from html import escape
 from typing import Any
 
-from contrail.metrics import HEADLINE_METRICS, LIFT, ROC_AUC, Metric, metric_keys
+from contrail.metrics import HEADLINE_METRICS, LIFT, Metric, metric_keys
+from contrail.report import mermaid
 from contrail.report.compare import PAIRED_METRICS, Comparison, Interval
 from contrail.report.gate import Verdict
 
@@ -27,6 +33,10 @@ CUT_NOTE = "\n\n> **Report cut here** to stay under GitHub's comment size limit;
 # the metrics file follows under its DVC name, in file order.
 NAMED_METRICS: dict[str, Metric] = {m.key: m for m in (*HEADLINE_METRICS, LIFT)}
 BASELINE_PREFIX = "baseline."
+# The operating point: shown with the confusion matrix, not among the other metrics.
+THRESHOLD_KEYS = ("model.threshold", "model.precision", "model.recall")
+# A parameters diff this short stays visible; a longer one is collapsed.
+VISIBLE_PARAMS = 8
 
 
 def metric_label(key: str) -> str:
@@ -89,125 +99,222 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], limit: int | Non
     return lines
 
 
-def interval_text(interval: Interval | None, rows: int) -> str:
-    if interval is None:
+def decimals(value: float | None) -> str:
+    """A headline number: 4 decimals, enough to see a change the gate cares about."""
+    return MISSING if value is None else f"{value:.4f}"
+
+
+def signed_decimals(value: float | None) -> str:
+    if value is None:
         return MISSING
+    text = f"{value:+.4f}"
+    return "+0.0000" if text == "-0.0000" else text
+
+
+def details(summary: str, body: Sequence[str]) -> list[str]:
+    """A collapsed section; the blank line after <summary> lets markdown tables render."""
+    return [f"<details><summary>{summary}</summary>", "", *body, "", "</details>"]
+
+
+def _base(comparison: Comparison) -> str:
+    return f"`{comparison.base_label}`"
+
+
+def _html_base(comparison: Comparison) -> str:
+    """The base branch inside HTML (a <summary>), where markdown does not apply."""
+    return f"<code>{escape(comparison.base_label)}</code>"
+
+
+def interval_cell(interval: Interval | None, file_delta: float | None, rows: int) -> str:
+    """The interval column: the interval of the gate's Δ and what it is.
+
+    Its own Δ is shown only when it differs from the files' Δ (paired on this PR's test month
+    while the two files are from different months)."""
+    if interval is None:
+        return "—"
+    own = (
+        ""
+        if file_delta is not None and signed_decimals(interval.delta) == signed_decimals(file_delta)
+        else f"{signed_decimals(interval.delta)} "
+    )
     if interval.low is None or interval.high is None:
-        where = "same test rows" if interval.paired else "metrics files"
-        return f"{signed(interval.delta)} ({where})"
-    where = f"paired, {rows:,} rows" if interval.paired else "independent test sets"
-    return (
-        f"{signed(round(interval.delta, 6))} [{signed(round(interval.low, 6))}, "
-        f"{signed(round(interval.high, 6))}] ({where})"
-    )
+        return f"{own}no interval".strip()
+    kind = f"(paired, {rows:,} rows)" if interval.paired else "(independent)"
+    return f"{own}[{signed_decimals(interval.low)}, {signed_decimals(interval.high)}] {kind}"
 
 
-def _headline(comparison: Comparison, verdict: Verdict) -> list[str]:
+def _title(verdict: Verdict) -> str:
     if verdict.overridden:
-        title = f"⚠️ Model report: promote, regression accepted with the `{verdict.override_label}` label"
-    elif verdict.promote:
-        title = "✅ Model report: promote"
-    else:
-        title = "❌ Model report: blocked"
-    base = f"`{comparison.base_label}` (`{comparison.base_sha[:8]}`)"
-    lines = [f"## {title}", "", f"**Verdict:** {verdict.line()}.", ""]
-    headline = comparison.metric(ROC_AUC)
-    before = (
-        f"{number(headline.base)} on `{comparison.base_label}` → "
-        if headline.base is not None
-        else ""
-    )
-    lines += [f"**{ROC_AUC.label}:** {before}{number(headline.pr)} on this PR.", ""]
-    lines += [
-        f"This comment compares the model trained by `dvc repro` on this pull request with the "
-        f"one on {base}, and is updated on every push. The promotion rule and its bounds are "
-        f"the `gate:` section of `params.yaml`.",
-    ]
-    if verdict.blocked:
-        lines += [
-            "",
-            f"To merge anyway, a maintainer adds the `{verdict.override_label}` label; "
-            "the check then passes and this comment says so.",
-        ]
-    if comparison.base_metrics_error:
-        lines += [
-            "",
-            f"> **The metrics files differ in format:** {comparison.base_metrics_error}. "
-            f"Rows only one side has show {MISSING} on the other.",
-        ]
-    elif not comparison.has_base:
-        lines += ["", f"> First model: {base} has no metrics yet, so there is nothing to compare."]
-    if comparison.windows_differ:
-        lines += [
-            "",
-            "> The data window changed: each side's metrics are from its own test month. "
-            + (
-                "The paired column scores both models on this PR's test month."
-                if comparison.same_rows
-                else "Compare deltas with care: they mix model and data changes."
-            ),
-        ]
-    return lines
+        return f"⚠️ Model report: promote, regression accepted with the `{verdict.override_label}` label"
+    if verdict.promote:
+        return "✅ Model report: promote"
+    return "❌ Model report: blocked"
 
 
-def _metrics(comparison: Comparison, limit: int | None) -> list[str]:
-    base = f"`{comparison.base_label}`"
-    paired = comparison.same_rows_count
-    order = metric_order()
-    paired_metrics = {m.key: m for m in PAIRED_METRICS}
+def _verdict(comparison: Comparison, verdict: Verdict) -> list[str]:
+    return [f"## {_title(verdict)}", "", f"**Verdict:** {verdict.line()}."]
+
+
+def _headline_table(comparison: Comparison) -> list[str]:
+    paired = {m.key for m in PAIRED_METRICS}
     rows = []
-    for m in sorted(
-        comparison.metrics, key=lambda m: order.index(m.name) if m.name in order else len(order)
-    ):
-        interval = comparison.delta(paired_metrics[m.name]) if m.name in paired_metrics else None
+    for metric in HEADLINE_METRICS:
+        change = comparison.metric(metric)
+        interval = comparison.delta(metric) if metric.key in paired else None
         rows.append(
             [
-                metric_label(m.name),
-                m.base,
-                m.pr,
-                signed(m.delta),
-                interval_text(interval, paired) if interval else "",
+                metric_label(metric.key),
+                decimals(change.base),
+                decimals(change.pr),
+                signed_decimals(change.delta),
+                interval_cell(interval, change.delta, comparison.same_rows_count),
             ]
         )
     ci = f"{comparison.confidence:.0%}"
-    lines = [
-        "### Metrics (test month)",
-        "",
-        *table(["Metric", base, "PR", "Δ", f"Δ with {ci} interval"], rows, limit),
-    ]
+    header = ["Metric", _base(comparison), "PR", "Δ", f"{ci} interval of Δ"]
+    note = _interval_note(comparison)
+    return [*table(header, rows, None), *(["", *note] if note else [])]
+
+
+def _interval_note(comparison: Comparison) -> list[str]:
+    """What the interval column is, in words: paired, independent and why, or none."""
+    base = _base(comparison)
+    judged = " and ".join(m.label for m in PAIRED_METRICS)
+    months = "differ" if comparison.windows_differ else "are the same"
     if comparison.same_rows:
+        rows = comparison.same_rows_count
+        note = (
+            f"_Δ is PR minus {base}, from the two metrics files. Interval: **paired bootstrap** "
+            f"of both models on the same {rows:,} test rows (this PR's test month), resampled "
+            f"together, so it measures the model change alone. Only the metrics the gate "
+            f"judges ({judged}) have an interval."
+        )
+        return [note + "_"]
+    if not comparison.has_base:
+        return []
+    why = comparison.same_rows_note or "the base model could not be scored"
+    return [
+        f"_Δ is PR minus {base}, from the two metrics files. Interval: **independent**, "
+        f"because {why}: each side's own bootstrap interval of the {HEADLINE_METRICS[0].label} "
+        f"(on its own test rows) is combined by a normal approximation, wider than a paired "
+        f"one; the two test months {months}. The other metrics have no interval without the "
+        f"base model._"
+    ]
+
+
+def _notes(comparison: Comparison, verdict: Verdict) -> list[str]:
+    lines = []
+    if verdict.blocked:
         lines += [
+            f"To merge anyway, a maintainer adds the `{verdict.override_label}` label; "
+            "the check then passes and this comment says so.",
             "",
-            f"_Δ compares the two metrics files. The last column scores both models on this "
-            f"PR's {paired:,} test rows and resamples those rows for both at once (paired "
-            f"bootstrap), so it measures the model change alone._",
         ]
-    elif comparison.has_base:
-        lines += ["", f"_No paired comparison: {comparison.same_rows_note}._"]
+    if comparison.base_metrics_error:
+        lines += [
+            f"> **The metrics files differ in format:** {comparison.base_metrics_error}. "
+            f"Rows only one side has show {MISSING} on the other.",
+            "",
+        ]
+    elif not comparison.has_base:
+        lines += [
+            f"> First model: {_base(comparison)} (`{comparison.base_sha[:8]}`) has no metrics "
+            "yet, so there is nothing to compare.",
+            "",
+        ]
+    if comparison.windows_differ and (comparison.has_base or comparison.same_rows):
+        lines += [
+            "> The data window changed: each side's metrics are from its own test month. "
+            + (
+                "Δ mixes model and data changes; the interval (with its own Δ) scores both "
+                "models on this PR's test month."
+                if comparison.same_rows
+                else "Compare deltas with care: they mix model and data changes."
+            ),
+            "",
+        ]
+    lines += [
+        f"This comment compares the model `dvc repro` trained on this pull request with the one "
+        f"on {_base(comparison)} (`{comparison.base_sha[:8]}`) and is updated on every push. "
+        "The promotion rule and its bounds are the `gate:` section of `params.yaml`."
+    ]
     return lines
+
+
+def _metric_rows(comparison: Comparison, keys: Sequence[str]) -> list[list[Any]]:
+    by_name = {m.name: m for m in comparison.metrics}
+    return [
+        [metric_label(k), by_name[k].base, by_name[k].pr, signed(by_name[k].delta)]
+        for k in keys
+        if k in by_name
+    ]
+
+
+def _other_keys(comparison: Comparison) -> list[str]:
+    order = metric_order()
+    shown = {m.key for m in HEADLINE_METRICS} | set(THRESHOLD_KEYS)
+    names = [m.name for m in comparison.metrics if m.name not in shown]
+    return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
+
+
+def _other_metrics(comparison: Comparison, limit: int | None) -> list[str]:
+    rows = _metric_rows(comparison, _other_keys(comparison))
+    if not rows:
+        return []
+    header = ["Metric", _base(comparison), "PR", "Δ"]
+    return details(
+        f"Other metrics ({len(rows)}): naive baseline, lift, ROC AUC interval, test set",
+        [
+            "Exact values from the two metrics files (each on its own test month).",
+            "",
+            *table(header, rows, limit),
+        ],
+    )
+
+
+def _threshold(
+    comparison: Comparison, plots: Mapping[str, Sequence[Mapping[str, Any]]], limit: int | None
+) -> list[str]:
+    rows = _metric_rows(comparison, THRESHOLD_KEYS)
+    body = [
+        "The threshold is chosen on the training rows only (`threshold:` in "
+        "`params.yaml`); precision, recall, F1 and the confusion matrix are at it.",
+        "",
+        *table(["Metric", _base(comparison), "PR", "Δ"], rows, limit),
+    ]
+    matrix = mermaid.confusion(
+        plots.get(mermaid.CONFUSION, []), comparison.base_sha, comparison.base_label
+    )
+    if matrix:
+        body += [
+            "",
+            "Confusion matrix (test rows; 1 = delayed):",
+            "",
+            *table(matrix[0], matrix[1:], limit),
+        ]
+    return details("Threshold: precision, recall, confusion matrix", body)
 
 
 def _params(comparison: Comparison, limit: int | None) -> list[str]:
     if not comparison.params:
-        return ["### Parameters", "", "No parameter changed."]
+        return ["**Parameters:** none changed."]
     rows = [[p.name, p.base, p.pr] for p in comparison.params]
-    return [
-        f"### Parameters changed ({len(rows)})",
-        "",
-        *table(["Parameter", f"`{comparison.base_label}`", "PR"], rows, limit),
-    ]
+    body = table(["Parameter", _base(comparison), "PR"], rows, limit)
+    if len(rows) <= VISIBLE_PARAMS:
+        return [f"**Parameters changed ({len(rows)}):**", "", *body]
+    return details(f"Parameters changed ({len(rows)})", body)
 
 
 def _verdict_of(dataset: Mapping[str, Any]) -> str:
     if dataset.get("dataset_drift") is None:
         return MISSING
-    state = "**drift detected**" if dataset["dataset_drift"] else "no dataset drift"
+    state = "drift detected" if dataset["dataset_drift"] else "no dataset drift"
     drifted, compared = dataset.get("drifted_features"), dataset.get("compared_features")
     return f"{state} ({drifted}/{compared} features)" if compared else state
 
 
 def _drift(comparison: Comparison, limit: int | None) -> list[str]:
-    base = f"`{comparison.base_label}`"
+    base = _base(comparison)
     sides = [
         {c.name: getattr(c, side) for c in comparison.drift_dataset} for side in ("base", "pr")
     ]
@@ -223,26 +330,22 @@ def _drift(comparison: Comparison, limit: int | None) -> list[str]:
         ]
         for r in comparison.drift
     ]
-    return [
-        "### Data drift (training data vs the month after the window)",
-        "",
-        f"Dataset: {base} {_verdict_of(sides[0])}; PR {_verdict_of(sides[1])}. "
-        "Weather columns drift with the seasons, so drift alone is not a reason to block.",
-        "",
-        *table(
-            [
-                "Feature",
-                "Method",
-                "Threshold",
-                f"{base} score",
-                f"{base} drifted",
-                "PR score",
-                "PR drifted",
-            ],
-            rows,
-            limit,
-        ),
-    ]
+    summary = (
+        f"Data drift: {_html_base(comparison)} {_verdict_of(sides[0])}; PR {_verdict_of(sides[1])}"
+    )
+    header = [
+        "Feature", "Method", "Threshold", f"{base} score", f"{base} drifted", "PR score",
+        "PR drifted",
+    ]  # fmt: skip
+    return details(
+        summary,
+        [
+            "Training data against the month after the window. Weather columns drift with the "
+            "seasons, so drift alone is not a reason to block.",
+            "",
+            *table(header, rows, limit),
+        ],
+    )
 
 
 def _validation(comparison: Comparison, limit: int | None) -> list[str]:
@@ -257,23 +360,25 @@ def _validation(comparison: Comparison, limit: int | None) -> list[str]:
              _count(p.get("rows")), len(p.get("problems", [])) if p else None]
         )  # fmt: skip
         problems += [f"{name}: {Problem(**x).line()}" for x in p.get("problems", [])]
-    header = ["Table", f"`{comparison.base_label}` rows", "problems", "PR rows", "problems"]
-    lines = ["### Data validation", "", *table(header, rows, limit)]
-    if problems:
-        lines += ["", *table(["PR problem"], [[x] for x in problems], limit)]
-    return lines
-
-
-def _plots(images: Mapping[str, str]) -> list[str]:
-    if not images:
+    if not rows:
         return []
-    return [
-        "### Plots",
-        "",
-        "Grey: base, blue: this PR.",
-        "",
-        " ".join(f"![{title}]({path})" for title, path in images.items()),
-    ]
+    header = ["Table", f"{_base(comparison)} rows", "problems", "PR rows", "problems"]
+    body = table(header, rows, limit)
+    if problems:
+        body += ["", *table(["PR problem"], [[x] for x in problems], limit)]
+    summary = f"Data validation: {len(problems)} problem(s) in the PR's data"
+    return details(summary, body)
+
+
+def _charts(comparison: Comparison, plots: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    found = mermaid.charts(plots, comparison.base_sha, comparison.base_label)
+    if not found:
+        return []
+    body: list[str] = []
+    for caption, chart in found:
+        body += [caption, "", chart, ""]
+    names = ", ".join(caption.split("**")[1] for caption, _ in found)
+    return details(f"Charts: {names}", body[:-1])
 
 
 def _count(value: Any) -> str:
@@ -282,10 +387,12 @@ def _count(value: Any) -> str:
 
 def _facts(comparison: Comparison, limit: int | None) -> list[str]:
     rows = [[f.name, _count(f.base), _count(f.pr)] for f in comparison.facts]
-    return ["### Run facts", "", *table(["", f"`{comparison.base_label}`", "PR"], rows, limit)]
+    if not rows:
+        return []
+    return details("Run facts", table(["", _base(comparison), "PR"], rows, limit))
 
 
-def _links(comparison: Comparison, run_url: str | None) -> list[str]:
+def _links(comparison: Comparison, run_url: str | None, plots_link: str | None) -> list[str]:
     if run_url:
         where = (
             f"The Evidently drift report (HTML) and interactive `dvc plots diff` charts are "
@@ -296,29 +403,53 @@ def _links(comparison: Comparison, run_url: str | None) -> list[str]:
             "The Evidently drift report is `reports/drift.html`; for interactive charts run "
             f"`dvc plots diff {comparison.base_label}`."
         )
-    return ["### Full reports", "", where]
+    if plots_link:
+        where += f" [Interactive charts]({plots_link})."
+    return [f"**Full reports:** {where}"]
 
 
 def render(
     comparison: Comparison,
     verdict: Verdict,
-    images: Mapping[str, str],
+    plots: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     run_url: str | None = None,
+    plots_link: str | None = None,
     max_chars: int = MAX_CHARS,
 ) -> str:
-    """The comment; tables shrink until it fits in `max_chars`."""
+    """The comment; tables shrink until it fits in `max_chars`, then sections are left out.
+
+    `plots` is `revision.plot_data` (rows tagged with `rev`), drawn as Mermaid charts.
+    `plots_link` (off by default) links the interactive charts: the only local link, which
+    `cml comment update --publish` would upload."""
+    plots = plots or {}
+    sections: list[list[str]] = []
     for limit in ROW_LIMITS:
         sections = [
-            _headline(comparison, verdict),
-            _metrics(comparison, limit),
+            _verdict(comparison, verdict),
+            _headline_table(comparison),
+            _notes(comparison, verdict),
             _params(comparison, limit),
+            _charts(comparison, plots),
+            _threshold(comparison, plots, limit),
+            _other_metrics(comparison, limit),
             _drift(comparison, limit),
             _validation(comparison, limit),
-            _plots(images),
             _facts(comparison, limit),
-            _links(comparison, run_url),
+            _links(comparison, run_url, plots_link),
         ]
-        text = "\n\n".join("\n".join(s) for s in sections if s) + "\n"
+        text = _join(sections)
         if len(text) <= max_chars:
             return text
-    return text[: max_chars - len(CUT_NOTE)] + CUT_NOTE
+    # Whole sections, in order, while they fit: a cut never leaves a chart or a <details> open.
+    kept: list[list[str]] = []
+    for section in sections:
+        if len(_join([*kept, section]).rstrip("\n") + CUT_NOTE) > max_chars:
+            break
+        kept.append(section)
+    if not kept:
+        return _join(sections)[: max_chars - len(CUT_NOTE)] + CUT_NOTE
+    return _join(kept).rstrip("\n") + CUT_NOTE
+
+
+def _join(sections: Sequence[Sequence[str]]) -> str:
+    return "\n\n".join("\n".join(s) for s in sections if s) + "\n"

@@ -25,10 +25,16 @@ from contrail.report import compare
 if TYPE_CHECKING:
     from contrail.model import TrainedModel
 
-# Plot names from the top-level `plots:` of dvc.yaml: the comment draws the first four, the
-# interactive HTML has all five.
-PLOT_NAMES = ("ROC", "Precision-Recall", "Calibration", "Permutation importance")
-HTML_PLOT_NAMES = (*PLOT_NAMES, "Confusion matrix")
+# Plot names from the top-level `plots:` of dvc.yaml: the comment draws the first four as
+# Mermaid charts and the confusion matrix as a table; the interactive HTML has all five.
+PLOT_NAMES = (
+    "ROC",
+    "Precision-Recall",
+    "Calibration",
+    "Permutation importance",
+    "Confusion matrix",
+)
+HTML_PLOT_NAMES = PLOT_NAMES
 
 
 class ReportError(RuntimeError):
@@ -79,7 +85,8 @@ def dvc_json(*args: str) -> dict[str, Any]:
 
 
 def plot_data(sha: str) -> dict[str, list[dict[str, Any]]]:
-    """Data points of each plot at both revisions, every row tagged with `rev`."""
+    """Data points of each plot at both revisions, every row tagged with `rev` (`sha` or
+    "workspace"): the numbers the comment's charts and confusion table are drawn from."""
     shown = dvc_json("plots", "diff", sha, "--targets", *PLOT_NAMES)
     return {
         name: [row for plot in plots for row in plot["content"]["data"]["values"]]
@@ -88,7 +95,7 @@ def plot_data(sha: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def write_interactive_plots(sha: str, out_dir: Path) -> None:
-    """`dvc plots diff` as HTML (zoomable Vega charts), uploaded beside the comment."""
+    """`dvc plots diff` as HTML (zoomable Vega charts), for the workflow's artifact."""
     done = _run(
         sys.executable, "-m", "dvc", "plots", "diff", sha, "-o", str(out_dir),
         "--targets", *HTML_PLOT_NAMES,

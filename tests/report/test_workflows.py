@@ -1,0 +1,431 @@
+"""The PR loop's workflows as data, and the loop's local stand-ins for what GitHub does.
+
+GitHub Actions cannot run here, so these tests read the YAML and check the shape that makes
+the promotion gate trustworthy (which events start what, what can be skipped or cancelled,
+which job carries the required check's name), and run `contrail gate --record/--verdict`
+and the restored-DVC-cache path in throwaway repositories.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_pr_loop import (
+    METRICS,
+    PROJECT,
+    SOURCE,
+    commit,
+    init_repo,
+    invoke,
+    metric_cells,
+    run,
+    set_params,
+    write_outputs,
+)
+
+from contrail.report.cli import GATE_JOB, GATE_WORKFLOW
+from contrail.report.markdown import metric_label
+
+WORKFLOWS = PROJECT / ".github" / "workflows"
+REQUIRED_CHECK = GATE_JOB
+PINS = PROJECT.parent / "shared" / "pins" / "github-actions.txt"
+CACHE_SHA = "27d5ce7f107fe9357f9df03efb73ab90386fccae"
+PUSH_TYPES = {"opened", "synchronize", "reopened"}
+
+
+def load(name: str) -> dict[str, Any]:
+    workflow: dict[str, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the key `on` as True.
+    workflow["on"] = workflow.pop(True, workflow.get("on"))
+    return workflow
+
+
+def all_workflows() -> dict[str, dict[str, Any]]:
+    return {path.name: load(path.name) for path in sorted(WORKFLOWS.glob("*.yml"))}
+
+
+def override_label() -> str:
+    label: str = yaml.safe_load((PROJECT / "params.yaml").read_text())["gate"]["override_label"]
+    return label
+
+
+def pr_types(workflow: dict[str, Any]) -> set[str] | None:
+    """The `pull_request` activity types that start the workflow (None: not at all)."""
+    on = workflow["on"]
+    if "pull_request" not in on:
+        return None
+    config = on["pull_request"] or {}
+    return set(config.get("types", PUSH_TYPES))
+
+
+def test_the_required_check_is_one_job_that_is_never_skipped_nor_filtered_away():
+    named = [
+        (file, job_id, job)
+        for file, workflow in all_workflows().items()
+        for job_id, job in workflow["jobs"].items()
+        if job.get("name", job_id) == REQUIRED_CHECK
+    ]
+
+    assert [(file, job_id) for file, job_id, _ in named] == [(GATE_WORKFLOW, "gate")]
+    job = named[0][2]
+    # A skipped job reports success: the gate runs even when training failed or was cancelled.
+    assert job["if"].replace(" ", "") == "${{always()}}"
+    assert "concurrency" not in job  # nothing can cancel or replace it from a queue
+    workflow = load(GATE_WORKFLOW)
+    # Started by pushes to the PR (and dispatch) only, never by a label change, and with no
+    # path or branch filter: a required check whose workflow did not start stays "expected".
+    assert pr_types(workflow) == PUSH_TYPES
+    assert set(workflow["on"]) == {"pull_request", "workflow_dispatch"}
+    assert not set(workflow["on"]["pull_request"]) - {"types"}
+    assert "concurrency" not in workflow
+    # Its verdict comes from `contrail gate` itself (exit 1 = blocked, 2 = error), not make.
+    gate_steps = [s for s in job["steps"] if s.get("id") == "gate"]
+    assert gate_steps[0]["run"].startswith("contrail gate --verdict ")
+    assert "if" not in gate_steps[0]
+
+
+def test_label_events_start_only_the_override_job_which_cannot_cancel_training():
+    label_workflows = {
+        file: workflow
+        for file, workflow in all_workflows().items()
+        if (pr_types(workflow) or set()) & {"labeled", "unlabeled"}
+    }
+
+    assert list(label_workflows) == ["pr-gate-label.yml"]
+    workflow = label_workflows["pr-gate-label.yml"]
+    assert pr_types(workflow) == {"labeled", "unlabeled"}
+    assert "concurrency" not in workflow  # a workflow-level group would let any label cancel
+    (job,) = workflow["jobs"].values()
+    assert job["if"] == f"github.event.label.name == '{override_label()}'"
+    assert job["name"] != REQUIRED_CHECK
+    assert job["steps"][-1]["run"] == "contrail gate --on-label"
+    assert set(job["permissions"]) == {"contents", "actions", "pull-requests"}
+    assert job["permissions"]["actions"] == "write"
+    # Its group is its own and queues: it never shares a cancel-in-progress group with training.
+    train = load(GATE_WORKFLOW)["jobs"]["train"]["concurrency"]
+    assert train["cancel-in-progress"] is True
+    assert job["concurrency"]["cancel-in-progress"] is False
+    prefix = re.compile(r"^([a-z-]+)-\$\{\{")
+    groups = [prefix.match(c["group"]).group(1) for c in (train, job["concurrency"])]
+    assert groups[0] != groups[1] and not groups[0].startswith(groups[1])
+
+
+def test_only_training_jobs_share_a_cancel_in_progress_group_and_it_is_keyed_by_the_pr():
+    train = load(GATE_WORKFLOW)["jobs"]["train"]
+
+    assert train["concurrency"]["group"].startswith(
+        "pr-report-train-${{ github.event.pull_request.number"
+    )
+    for file, workflow in all_workflows().items():
+        groups = [workflow.get("concurrency")] + [
+            job.get("concurrency") for job in workflow["jobs"].values()
+        ]
+        for group in filter(None, groups):
+            if group["group"].startswith("pr-report-train-"):
+                assert group is train["concurrency"] or file == GATE_WORKFLOW
+
+
+def steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job_id, s) for job_id, job in workflow["jobs"].items() for s in job["steps"]]
+
+
+def test_every_workflow_is_hardened():
+    # "owner/action  <40-hex sha>  # vX.Y.Z ..." lines of the shared pin list.
+    pin_lines = PINS.read_text().splitlines() if PINS.exists() else []
+    pins = {
+        m[1]: m[2] for m in map(re.compile(r"(\S+)\s+([0-9a-f]{40})\s+#").match, pin_lines) if m
+    }
+    for file, workflow in all_workflows().items():
+        assert workflow["permissions"] == {}, file
+        for job_id, job in workflow["jobs"].items():
+            assert "permissions" in job, (file, job_id)
+        for job_id, step in steps(workflow):
+            if "uses" in step:
+                action, _, ref = step["uses"].partition("@")
+                assert re.fullmatch(r"[0-9a-f]{40}", ref), (file, step["uses"])
+                if action.startswith("actions/cache"):
+                    assert ref == CACHE_SHA, (file, action)
+                elif pins:
+                    assert pins.get(action) == ref, (file, action)
+            else:
+                command = step["run"]
+                # Expressions reach commands through env: only.
+                assert "${{" not in command, (file, job_id, command)
+                first = command.split("#")[0].strip() or command.splitlines()[1].strip()
+                assert first.split()[0] in {"make", "contrail", "npm"}, (file, command)
+            if "checkout" in step.get("uses", ""):
+                assert step["with"]["persist-credentials"] is False
+
+
+def test_secrets_reach_only_the_steps_that_need_them():
+    for file, workflow in all_workflows().items():
+        for job_id, job in workflow["jobs"].items():
+            assert "secrets." not in json.dumps(job.get("env", {})), (file, job_id)
+        for job_id, step in steps(workflow):
+            secrets = re.findall(r"secrets\.(\w+)", json.dumps(step.get("env", {})))
+            if step.get("run") in ("make repro", "make push"):
+                assert set(secrets) <= {
+                    "DVC_REMOTE_URL",
+                    "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY",
+                }
+            elif "cml comment update" in step.get("run", ""):
+                assert secrets == ["REPO_TOKEN"]
+            else:
+                assert secrets == [], (file, job_id, step)
+
+
+def test_main_saves_the_dvc_cache_and_pr_runs_restore_the_newest_entry():
+    save = load("dvc-cache.yml")
+    assert save["on"]["push"] == {"branches": ["main"]}
+    (job,) = save["jobs"].values()
+    key = "dvc-cache-${{ runner.os }}-${{ hashFiles('dvc.lock') }}"
+    lookup, *_, saved = [s for s in job["steps"] if "actions/cache" in s.get("uses", "")]
+    assert lookup["with"] == {"path": ".dvc/cache", "key": key, "lookup-only": True}
+    assert saved["uses"].startswith("actions/cache/save@")
+    assert saved["with"]["path"] == ".dvc/cache"
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert runs == ["make setup-run", "make repro"]
+    recipe = (PROJECT / "Makefile").read_text().split("\nrestore-outputs:")[1].split("\n\n")[0]
+    assert "dvc checkout ||" in recipe
+
+    train = load(GATE_WORKFLOW)["jobs"]["train"]
+    (restore,) = [s for s in train["steps"] if "actions/cache" in s.get("uses", "")]
+    assert restore["uses"].startswith("actions/cache/restore@")  # PR runs never save
+    assert restore["with"]["key"] == key
+    assert restore["with"]["restore-keys"].strip() == "dvc-cache-${{ runner.os }}-"
+    order = [s.get("run") or s["uses"] for s in train["steps"]]
+    assert (
+        order.index(restore["uses"])
+        < order.index("make restore-outputs")
+        < order.index("make repro")
+        < order.index("make report")
+    )
+
+
+def test_the_report_jobs_install_no_dev_tools_and_the_comment_needs_a_pr():
+    for file in (GATE_WORKFLOW, "pr-gate-label.yml", "dvc-cache.yml"):
+        for job_id, job in load(file)["jobs"].items():
+            assert job["env"]["UV_NO_DEV"] == "1", (file, job_id)
+            runs = [s.get("run") for s in job["steps"]]
+            assert "make setup" not in runs and "make setup-run" in runs, (file, job_id)
+    gate = load(GATE_WORKFLOW)["jobs"]["gate"]
+    comment = next(s for s in gate["steps"] if "cml comment update" in s.get("run", ""))
+    assert "steps.gate.outputs.pr != ''" in comment["if"]
+    assert '--target="pr/$PR_NUMBER"' in comment["run"]
+
+
+# --- `contrail gate --record` then `--verdict`, as the two jobs run them -------------------
+
+
+@pytest.fixture
+def blocked_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`main` (ROC AUC 0.75) and a checked-out branch whose model fell to 0.70."""
+    root = tmp_path / "project"
+    root.mkdir()
+    init_repo(root, monkeypatch)
+    write_outputs(root, roc_auc=0.75, brier=0.18)
+    commit(root, "main")
+    run(root, "git", "checkout", "-q", "-b", "pr")
+    write_outputs(root, roc_auc=0.70, brier=0.18)
+    monkeypatch.chdir(root)
+    for name in ("GITHUB_TOKEN", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CONTRAIL_HEAD_SHA"):
+        monkeypatch.delenv(name, raising=False)
+    return root
+
+
+def test_the_gate_job_judges_the_recorded_verdict_with_the_current_labels(blocked_repo):
+    verdict = Path("reports/gate.json")
+    Path("reports/pr_report.md").write_text("## ❌ Model report: blocked\n")
+
+    recorded = invoke("gate", "--base", "main", "--record", str(verdict), labels=override_label())
+    blocked = invoke("gate", "--verdict", str(verdict), "--comment", "reports/c.md")
+    accepted = invoke("gate", "--verdict", str(verdict), labels=override_label())
+
+    # Recording never fails on a verdict, and ignores the labels it was given.
+    assert recorded.exit_code == 0, recorded.output
+    payload = json.loads(verdict.read_text())
+    assert payload["promote"] is False
+    assert payload["sha"] == run(blocked_repo, "git", "rev-parse", "HEAD")
+    assert (blocked.exit_code, accepted.exit_code) == (1, 0)
+    assert "contrail gate: blocked: ROC AUC fell by 0.0500" in blocked.stderr
+    assert "promote (override): label `allow-regression` accepts ROC AUC fell" in accepted.output
+    text = Path("reports/c.md").read_text()
+    assert text.startswith("> ❌ **Promotion gate:** blocked: ROC AUC fell by 0.0500")
+    assert text.endswith("## ❌ Model report: blocked\n")
+
+
+def test_the_gate_job_exits_2_without_a_verdict_or_for_another_commit(blocked_repo):
+    verdict = Path("reports/gate.json")
+
+    missing = invoke("gate", "--verdict", str(verdict), labels=override_label())
+    invoke("gate", "--base", "main", "--record", str(verdict))
+    commit(blocked_repo, "pr: a newer push")
+    stale = invoke("gate", "--verdict", str(verdict), labels=override_label())
+    broken = invoke("gate", "--base", "no-such-branch", "--record", str(verdict))
+
+    assert missing.exit_code == 2
+    assert "no recorded verdict" in missing.stderr
+    assert stale.exit_code == 2
+    assert "the recorded verdict is for" in stale.stderr
+    assert broken.exit_code == 2
+
+
+def test_a_dispatch_without_a_pull_request_passes_with_a_notice(
+    blocked_repo, tmp_path, monkeypatch
+):
+    """`workflow_dispatch` on a bare branch: no PR to gate or comment on, the run ends green
+    (even for a blocked model, which it reports)."""
+    from contrail.report import gate as gate_module
+
+    verdict = Path("reports/gate.json")
+    invoke("gate", "--base", "main", "--record", str(verdict))
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    for name, value in {
+        "GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "o/r", "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(gate_module, "current_pull", lambda github, number, sha: None)
+
+    result = invoke("gate", "--verdict", str(verdict))
+
+    assert result.exit_code == 0, result.output
+    assert "::notice::No open pull request has" in result.output
+    assert output.read_text() == "pr=\n"
+    assert "::warning::Promotion gate: no pull request to gate; the model would be blocked" in (
+        result.output
+    )
+    assert "**Promotion gate:** no pull request to gate" in summary.read_text()
+
+
+def test_a_label_event_for_another_label_does_nothing(blocked_repo, monkeypatch):
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request")
+    monkeypatch.setenv("CONTRAIL_EVENT_ACTION", "labeled")
+    monkeypatch.setenv("CONTRAIL_EVENT_LABEL", "documentation")
+
+    result = invoke("gate", "--on-label")
+
+    assert result.exit_code == 0
+    assert "not `allow-regression`, the gate stands" in result.output
+
+
+# --- The zero-setup cache: main's `.dvc/cache` restored into a PR's fresh checkout ---------
+
+
+@pytest.fixture(scope="module")
+def main_with_outputs(tmp_path_factory, raw_sample) -> Path:
+    """`main` reproduced (what dvc-cache.yml saves) and a pushed branch `pr` that changes one
+    hyperparameter, not reproduced (what a contributor pushes)."""
+    root = tmp_path_factory.mktemp("cache") / "origin"
+    root.mkdir()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        init_repo(root, monkeypatch)
+        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        (root / SOURCE).parent.mkdir(parents=True)
+        raw_sample.to_csv(root / SOURCE, index=False)
+        set_params(
+            root,
+            data={"source": str(SOURCE), "start": "2013-01", "end": "2013-02"},
+            evaluate={"bootstrap_samples": 50, "importance_rows": 500, "importance_repeats": 1},
+        )
+        commit(root, "pipeline")
+        run(root, "dvc", "repro")
+        commit(root, "main: first model")
+        run(root, "git", "checkout", "-q", "-b", "pr")
+        set_params(root, train={"learning_rate": 0.05})
+        commit(root, "pr: lower learning rate")
+        run(root, "git", "checkout", "-q", "main")
+    return root
+
+
+def ci_run(origin: Path, workdir: Path, *, restored_cache: bool) -> str:
+    """What the training job does before the report: a fresh clone of the PR, main's cache
+    restored or not, `dvc repro`; returns `dvc repro`'s log."""
+    run(origin.parent, "git", "clone", "-q", str(origin), str(workdir))
+    run(workdir, "git", "checkout", "-q", "pr")
+    if restored_cache:
+        shutil.copytree(origin / ".dvc" / "cache", workdir / ".dvc" / "cache")
+        # `make restore-outputs`: what the restored cache has is checked out.
+        run(workdir, "dvc", "checkout")
+    return run(workdir, "dvc", "repro")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("restored_cache", [True, False], ids=["restored-cache", "no-cache"])
+def test_a_restored_main_cache_pairs_the_report_and_skips_unchanged_stages(
+    main_with_outputs, tmp_path, monkeypatch, restored_cache
+):
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    workdir = tmp_path / "checkout"
+    log = ci_run(main_with_outputs, workdir, restored_cache=restored_cache)
+    monkeypatch.chdir(workdir)
+
+    report = invoke("report", "--base", "main")
+    recorded = invoke("gate", "--base", "main", "--record", "reports/gate.json")
+
+    assert report.exit_code == 0, report.output
+    assert recorded.exit_code == 0, recorded.output
+    comment = Path("reports/pr_report.md").read_text()
+    rows = json.loads((workdir / METRICS).read_text())["test"]["rows"]
+    row = " | ".join(metric_cells(comment, metric_label("model.roc_auc")))
+    verdict = json.loads(Path("reports/gate.json").read_text())
+    judged = " ".join(verdict["failures"] + verdict["checks"])
+    if restored_cache:
+        # The base model came from the restored cache: both models on the same test rows,
+        # and the stages the hyperparameter does not reach were checked out, not rerun.
+        assert f"(paired, {rows:,} rows)" in row, row
+        assert "on the same test rows" in judged
+        for stage in ("ingest", "features"):
+            assert f"Stage '{stage}' didn't change, skipping" in log, log
+        assert "Running stage 'train'" in log
+    else:
+        assert "paired" not in row, row
+        assert "on the same test rows" not in judged
+        assert "Running stage 'ingest'" in log and "Running stage 'features'" in log
+
+
+def test_the_override_label_re_runs_the_gate_job_or_asks_a_maintainer_on_a_fork(
+    blocked_repo, monkeypatch
+):
+    from contrail.report import gate as gate_module
+
+    pulls = []
+    reruns = []
+    monkeypatch.setattr(
+        gate_module,
+        "current_pull",
+        lambda github, number, sha: (
+            pulls.append(number) or gate_module.PullRequest(int(number), "c" * 40, ())
+        ),
+    )
+    monkeypatch.setattr(
+        gate_module,
+        "rerun_gate_job",
+        lambda github, sha, **kw: reruns.append((sha, kw["workflow"], kw["job_name"])) or "ok",
+    )
+    for name, value in {
+        "GITHUB_EVENT_NAME": "pull_request", "CONTRAIL_EVENT_ACTION": "unlabeled",
+        "CONTRAIL_EVENT_LABEL": override_label(), "GITHUB_TOKEN": "t",
+        "GITHUB_REPOSITORY": "o/r", "CONTRAIL_PR_NUMBER": "5",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+
+    same_repo = invoke("gate", "--on-label")
+    monkeypatch.setenv("CONTRAIL_PR_HEAD_REPO", "someone/fork")
+    fork = invoke("gate", "--on-label")
+
+    assert same_repo.exit_code == 0, same_repo.output
+    assert reruns == [("c" * 40, GATE_WORKFLOW, REQUIRED_CHECK)]
+    assert "::notice::ok" in same_repo.output
+    assert fork.exit_code == 0
+    assert "::warning::Pull request from a fork: re-run the 'Promotion gate' job" in fork.output
+    assert pulls == ["5"]  # the fork asked nothing of the API
