@@ -104,6 +104,21 @@ lint-workflows: setup ## Schema-check and security-audit the GitHub workflows
 lock-check: | $(UV) ## Fail if uv.lock is out of date with pyproject.toml
 	$(UV) lock --check
 
+# Each overlay rendered as `kubectl apply` would get it, then checked offline against the pinned
+# Kubernetes version's schemas, rejecting unknown fields. kubernetes-validate only warns about a
+# kind it has no schema for (a typo in kind or apiVersion), so a WARN line fails too.
+.PHONY: lint-k8s
+lint-k8s: K8S_VERSION := 1.32.0
+lint-k8s: setup ## Render deploy/ overlays (kubectl kustomize), validate them offline (kubernetes-validate --strict)
+	@command -v kubectl >/dev/null || { echo "lint-k8s: kubectl is not on PATH" >&2; exit 1; }
+	@for overlay in deploy/overlays/*/; do \
+	  echo "$${overlay%/}: Kubernetes $(K8S_VERSION), strict"; \
+	  out=$$(kubectl kustomize "$$overlay" | kubernetes-validate -k $(K8S_VERSION) --strict -) \
+	    || { echo "$$out"; exit 1; }; \
+	  echo "$$out"; \
+	  if grep -q '^WARN' <<<"$$out"; then echo "lint-k8s: no schema for a resource above" >&2; exit 1; fi; \
+	done
+
 bench-pipeline: setup ## Time cold, no-op and hyperparameter-only `dvc repro` vs a bare fit
 	python benchmarks/pipeline.py
 
@@ -112,3 +127,135 @@ bench-serve: setup ## Service vs naive FastAPI app: latency, req/s, rows/s (loop
 
 clean: ## Remove environments and caches (keeps data and models)
 	rm -rf .venv .tools .pytest_cache .ruff_cache
+
+# ------------------------------------------------------------------------------------------------
+# Release and deploy (issue 9): every step of release.yml, deploy.yml and rollback.yml.
+# Values reach the recipes as environment variables (`$$STAGE`, never `$(STAGE)` pasted into the
+# shell): `make deploy STAGE=staging IMAGE=ghcr.io/o/r/flight-delay@sha256:...`.
+# Each kubectl target acts on the current kubectl context (KUBECONFIG); the namespace is the
+# overlay's own. Production goes canary -> deploy -> canary-delete (see deploy.yml).
+# ------------------------------------------------------------------------------------------------
+LOCAL_IMAGE ?= contrail/flight-delay:local
+IMAGE_REF_FILE ?= image-ref.txt
+SMOKE_PORT ?= 3300
+ROLLOUT_TIMEOUT ?= 300s
+SOAK_SECONDS ?= 300
+SOAK_INTERVAL ?= 30
+KIND_CLUSTER ?= contrail
+export LOCAL_IMAGE IMAGE_REF_FILE SMOKE_PORT ROLLOUT_TIMEOUT SOAK_SECONDS SOAK_INTERVAL KIND_CLUSTER
+export STAGE IMAGE VERSION EXPECT_VERSION IMAGE_REPOSITORY IMAGE_TAG
+
+# Shell helpers shared by the recipes below.
+define K8S_HELPERS
+need() { for v in "$$@"; do [ -n "$${!v:-}" ] || { echo "$@: set $$v" >&2; exit 2; }; done; }; \
+namespace() { awk '$$1 == "namespace:" { print $$2; exit }' "deploy/overlays/$$1/kustomization.yaml"; }; \
+forward() { kubectl -n "$$1" port-forward "$$2" "$$SMOKE_PORT:3000" >/dev/null & pf=$$!; \
+  trap 'kill $$pf 2>/dev/null || true' EXIT; }
+endef
+
+.PHONY: ci-cluster ci-no-cluster lock-unchanged image smoke-image push-image deploy deploy-kind smoke-k8s canary canary-delete rollback
+
+# `dvc repro` on a commit whose dvc.lock is current changes nothing (the pipeline is
+# deterministic); if it did, the image would hold a model the commit does not record.
+lock-unchanged: ## Fail if dvc.lock differs from the commit's (after `make repro`: the release ships the recorded model)
+	@git diff --quiet -- dvc.lock || { git diff --stat -- dvc.lock; \
+	  echo "lock-unchanged: dvc repro changed dvc.lock: commit the reproduced pipeline first" >&2; exit 1; }
+
+image: setup ## Build the service image (LOCAL_IMAGE, default contrail/flight-delay:local): `contrail package`, then `bentoml containerize` (docker)
+	bento=$$(contrail package | tee /dev/stderr | awk '/^built Bento / { print $$3 }'); \
+	[ -n "$$bento" ] || { echo "image: contrail package named no Bento" >&2; exit 1; }; \
+	bentoml containerize "$$bento" --backend docker --image-tag "$$LOCAL_IMAGE"
+
+smoke-image: setup ## Run LOCAL_IMAGE on 127.0.0.1:SMOKE_PORT, `contrail smoke` it, stop it (nothing is pushed)
+	name=contrail-smoke-$$$$; \
+	docker run --detach --rm --name "$$name" --publish "127.0.0.1:$$SMOKE_PORT:3000" "$$LOCAL_IMAGE" >/dev/null; \
+	trap 'rc=$$?; [ $$rc -eq 0 ] || docker logs "$$name" 2>&1 | tail -n 40 >&2; docker stop "$$name" >/dev/null' EXIT; \
+	contrail smoke --url "http://127.0.0.1:$$SMOKE_PORT" --ready-timeout 180
+
+push-image: ## Push LOCAL_IMAGE as IMAGE_REPOSITORY:IMAGE_TAG (default: the commit); write its reference by digest to IMAGE_REF_FILE
+	$(K8S_HELPERS); need IMAGE_REPOSITORY; \
+	repo=$${IMAGE_REPOSITORY,,}; tag=$${IMAGE_TAG:-$$(git rev-parse --short=12 HEAD)}; \
+	docker tag "$$LOCAL_IMAGE" "$$repo:$$tag"; \
+	docker push "$$repo:$$tag"; \
+	ref=$$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$$repo:$$tag" | grep -m1 "^$$repo@sha256:" || true); \
+	[[ $$ref =~ ^[^@]+@sha256:[0-9a-f]{64}$$ ]] || { echo "push-image: no digest for $$repo:$$tag after the push" >&2; exit 1; }; \
+	echo "$$ref" > "$$IMAGE_REF_FILE"; echo "pushed $$ref"; \
+	if [ -n "$${GITHUB_OUTPUT:-}" ]; then echo "image=$$ref" >> "$$GITHUB_OUTPUT"; fi
+
+deploy: ## Apply STAGE's overlay with IMAGE (<repo>@sha256:...), wait for the rollout; on failure `rollout undo` and fail
+	$(K8S_HELPERS); need STAGE IMAGE; ns=$$(namespace "$$STAGE"); \
+	deploy/render.sh "$$STAGE" "$${IMAGE#*@}" "$${IMAGE%@*}" | kubectl apply -f -; \
+	if ! kubectl -n "$$ns" rollout status deployment/flight-delay --timeout="$$ROLLOUT_TIMEOUT"; then \
+	  echo "deploy: the rollout of $$IMAGE to $$STAGE failed: undoing it" >&2; \
+	  kubectl -n "$$ns" rollout undo deployment/flight-delay || true; exit 1; \
+	fi
+
+# kind has no credentials for the registry: the image is pulled here BY DIGEST (docker checks the
+# content against it), loaded into the cluster under a local tag, and the rendered overlay points
+# at that tag. Everything else is the staging overlay as rendered for a real cluster.
+deploy-kind: ## Staging on the local kind cluster KIND_CLUSTER: pull IMAGE by digest, `kind load` it, apply, roll out
+	$(K8S_HELPERS); need IMAGE; ns=$$(namespace staging); \
+	local=contrail/flight-delay:kind-$${IMAGE##*sha256:}; local=$${local:0:50}; \
+	docker pull "$$IMAGE"; docker tag "$$IMAGE" "$$local"; \
+	kind load docker-image "$$local" --name "$$KIND_CLUSTER"; \
+	kubectl create namespace "$$ns" --dry-run=client -o yaml | kubectl apply -f -; \
+	deploy/render.sh staging "$${IMAGE#*@}" "$${IMAGE%@*}" | sed "s|image: $$IMAGE\$$|image: $$local|" | kubectl apply -f -; \
+	kubectl -n "$$ns" rollout status deployment/flight-delay --timeout="$$ROLLOUT_TIMEOUT" \
+	  || { kubectl -n "$$ns" describe pods >&2; exit 1; }
+
+smoke-k8s: setup ## `contrail smoke` STAGE's Service through a port-forward (EXPECT_VERSION: the model version it must serve)
+	$(K8S_HELPERS); need STAGE; forward "$$(namespace "$$STAGE")" service/flight-delay; \
+	contrail smoke --url "http://127.0.0.1:$$SMOKE_PORT" --ready-timeout 60 $${EXPECT_VERSION:+--expect-version "$$EXPECT_VERSION"}
+
+# The canary pod is port-forwarded directly (not through the Service, which also reaches stable
+# pods): smoke-tested, then its /metrics scraped at the soak's start and every SOAK_INTERVAL s,
+# each time judged by `contrail release canary-verdict` (5xx rate, p95, restarts; see
+# src/contrail/release/deploy.py). Any failure deletes the canary; stable is never touched.
+canary: setup ## Production canary of IMAGE (one pod, track: canary), smoke it, soak SOAK_SECONDS; deleted on any failure
+	$(K8S_HELPERS); need IMAGE; ns=$$(namespace production); \
+	trap 'rc=$$?; [ $$rc -eq 0 ] || $(MAKE) --no-print-directory canary-delete' EXIT; \
+	deploy/canary/render.sh "$${IMAGE#*@}" "$${IMAGE%@*}" | kubectl apply -f -; \
+	kubectl -n "$$ns" rollout status deployment/flight-delay-canary --timeout="$$ROLLOUT_TIMEOUT"; \
+	pod=$$(kubectl -n "$$ns" get pods -l app.kubernetes.io/name=flight-delay,track=canary \
+	  --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}'); \
+	kubectl -n "$$ns" port-forward "pod/$$pod" "$$SMOKE_PORT:3000" >/dev/null & pf=$$!; \
+	trap 'rc=$$?; kill $$pf 2>/dev/null || true; [ $$rc -eq 0 ] || $(MAKE) --no-print-directory canary-delete' EXIT; \
+	url=http://127.0.0.1:$$SMOKE_PORT; scrapes=$$(mktemp -d); \
+	contrail smoke --url "$$url" --ready-timeout 60 $${EXPECT_VERSION:+--expect-version "$$EXPECT_VERSION"}; \
+	curl -fsS "$$url/metrics" > "$$scrapes/before"; \
+	for ((waited = 0; waited < SOAK_SECONDS; waited += SOAK_INTERVAL)); do \
+	  sleep "$$SOAK_INTERVAL"; curl -fsS "$$url/metrics" > "$$scrapes/after"; \
+	  contrail release canary-verdict --before "$$scrapes/before" --after "$$scrapes/after"; \
+	done; \
+	kubectl -n "$$ns" wait --for=condition=Ready "pod/$$pod" --timeout=10s
+
+canary-delete: ## Delete the production canary (no-op when there is none); stable is untouched
+	kubectl -n "$$(awk '$$1 == "namespace:" { print $$2; exit }' deploy/overlays/production/kustomization.yaml)" \
+	  delete deployment/flight-delay-canary --ignore-not-found --wait=true
+
+rollback: setup ## Print what STAGE rolls back to (its previous version, or VERSION); with KUBECONFIG set, deploy, smoke, assign
+	$(K8S_HELPERS); need STAGE; out=$$(mktemp); \
+	contrail release rollback-target --stage "$$STAGE" $${VERSION:+--version "$$VERSION"} --github-output "$$out"; \
+	get() { sed -n "s/^$$1=//p" "$$out"; }; \
+	export IMAGE=$$(get image) EXPECT_VERSION=$$(get model_version); target=$$(get version); \
+	if [ -z "$${KUBECONFIG:-}" ]; then echo "rollback: KUBECONFIG is not set: nothing deployed"; exit 0; fi; \
+	if [ "$$STAGE" = production ]; then $(MAKE) --no-print-directory canary; fi; \
+	$(MAKE) --no-print-directory deploy smoke-k8s; \
+	if [ "$$STAGE" = production ]; then $(MAKE) --no-print-directory canary-delete; fi; \
+	contrail release assign --stage "$$STAGE" --version "$$target" --push
+
+# deploy.yml's choice of cluster. The secret's content never reaches the log or .git: it is
+# written to a private file under RUNNER_TEMP, which KUBECONFIG names for the later steps.
+ci-cluster: ## CI: mode=cluster (KUBECONFIG_CONTENT set: write it, export KUBECONFIG), kind (staging) or none, to GITHUB_OUTPUT
+	@if [ -n "$${KUBECONFIG_CONTENT:-}" ]; then \
+	  file="$${RUNNER_TEMP:-/tmp}/kubeconfig"; (umask 077; printf '%s\n' "$$KUBECONFIG_CONTENT" > "$$file"); \
+	  echo "KUBECONFIG=$$file" >> "$$GITHUB_ENV"; mode=cluster; \
+	elif [ "$${STAGE:-}" = staging ]; then mode=kind; else mode=none; fi; \
+	echo "mode=$$mode" >> "$$GITHUB_OUTPUT"; echo "deploy target for $${STAGE:-?}: $$mode"
+
+ci-no-cluster: ## CI: fail loudly (log error + job summary): STAGE has no cluster to deploy to
+	@msg="$${STAGE:-this stage} has no cluster: set the KUBECONFIG secret of its GitHub environment. Nothing was deployed and no stage tag was made."; \
+	echo "::error title=No cluster for $${STAGE:-?}::$$msg"; \
+	if [ -n "$${GITHUB_STEP_SUMMARY:-}" ]; then \
+	  printf '### Deploy of %s to %s stopped\n\n%s\n' "$${VERSION:-?}" "$${STAGE:-?}" "$$msg" >> "$$GITHUB_STEP_SUMMARY"; fi; \
+	exit 1

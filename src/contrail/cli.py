@@ -141,6 +141,7 @@ def _add_subapps() -> None:
 
     app.add_typer(report_app)
     app.add_typer(serving_app)
+    app.add_typer(importlib.import_module("contrail.release.cli").release_app)
 
 
 _add_subapps()

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from pathlib import Path
 
 import bentoml
-import pandas as pd
 import pytest
 import typer
 from serving_support import write_model
 
 from contrail import paths
 from contrail.serving.cli import _import_pipeline_model
+from contrail.serving.package import VERIFICATION_FILE, read_verification
 
 
 def test_a_model_already_in_the_store_is_served_without_the_raw_data(
@@ -37,7 +38,7 @@ def test_a_new_model_is_imported_with_a_sample_of_the_raw_data(
     raw_test.to_parquet(paths.RAW_WINDOW)
     stored = bentoml.models.get(_import_pipeline_model())
     # The rows the service checks its fast path on at start-up come from that raw file.
-    verification = pd.read_parquet(stored.path_of("verification.parquet"))
+    verification = read_verification(Path(stored.path_of(VERIFICATION_FILE)))
     key = ["year", "month", "day", "carrier", "flight", "sched_dep_time"]
     known = set(raw_test[key].itertuples(index=False))
     assert len(verification) == 64

@@ -17,6 +17,7 @@ import yaml
 from serving_support import REPO, git_repo_with_one_commit, write_model
 
 from contrail.serving.package import (
+    GOLDENS_FILE,
     PackagingError,
     build_bento,
     file_md5,
@@ -122,3 +123,21 @@ def test_a_model_from_another_scikit_learn_is_refused_before_any_worker_starts(
     )
     assert result.returncode != 0
     assert "trained with scikit-learn 0.24.2" in result.stderr + result.stdout
+
+
+def test_a_stored_model_missing_a_file_is_stored_again_complete(
+    packaged_model, pipeline_dir, raw_test, git_repo
+):
+    """A store entry from an older contrail (no goldens) is replaced, not served incomplete."""
+    goldens = Path(bentoml.models.get(packaged_model).path_of(GOLDENS_FILE))
+    expected = goldens.read_bytes()
+    goldens.unlink()
+    again = import_model(
+        pipeline_dir / "models",
+        lock_path=pipeline_dir / "dvc.lock",
+        metrics_path=pipeline_dir / "metrics.json",
+        read_raw_sample=lambda: raw_test,
+        repo=git_repo[0],
+    )
+    assert again == packaged_model
+    assert Path(bentoml.models.get(again).path_of(GOLDENS_FILE)).read_bytes() == expected

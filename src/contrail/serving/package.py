@@ -4,6 +4,11 @@ The store entry is tagged `flight-delay:<first 16 hex of the model file's md5>`:
 bytes always get the same tag (importing twice is a no-op) and the tag can be matched to the
 md5 `dvc.lock` records for `models/model.joblib`. A model file that does not match `dvc.lock`
 is refused: it is not the pipeline's output, so its metrics and commit would be wrong.
+
+Beside the model travel `verification.json` (real flights the service checks its fast path
+on at start-up) and `goldens.json`: a few flights of the test month as API requests, with the
+probabilities the pipeline computes for them offline. The service serves that file at
+`GET /goldens`, and `contrail smoke` checks that the deployed service answers the same.
 """
 
 from __future__ import annotations
@@ -21,15 +26,23 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from contrail import paths
+from contrail import months, paths
 from contrail.data import sources
+from contrail.features import build_features, required_inputs
 from contrail.model import CARD_FILE, PIPELINE_FILE, TrainedModel
 
 MODEL_NAME = "flight-delay"
 MODEL_FILES = (PIPELINE_FILE, CARD_FILE)
 # A few real flights travel with the model: the service checks its fast path on them at start.
-VERIFICATION_FILE = "verification.parquet"
+# JSON, not Parquet: the image then needs no pyarrow (163 MB).
+VERIFICATION_FILE = "verification.json"
 VERIFICATION_ROWS = 64
+# Test-month flights with the pipeline's own probabilities: `contrail smoke` replays them.
+GOLDENS_FILE = "goldens.json"
+GOLDEN_ROWS = 20
+GOLDENS_FORMAT = 1
+# Everything a stored model must hold for the service and `contrail smoke`.
+STORED_FILES = (*MODEL_FILES, VERIFICATION_FILE, GOLDENS_FILE)
 
 
 class PackagingError(RuntimeError):
@@ -80,11 +93,58 @@ def headline_metrics(metrics_path: Path) -> dict[str, float]:
     return {k: float(v) for k, v in json.loads(metrics_path.read_text())["model"].items()}
 
 
+def read_verification(path: Path) -> pd.DataFrame:
+    """The verification rows as written: dates left as they are, so HHMM times stay numbers."""
+    return pd.read_json(path, orient="records", convert_dates=False, keep_default_dates=False)
+
+
 def verification_sample(raw: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Real rows with missing weather, plus one destination no model has seen."""
     sample = raw.sample(min(len(raw), VERIFICATION_ROWS), random_state=seed).reset_index(drop=True)
     sample.loc[len(sample) - 1, "dest"] = "ZZZ"
     return sample
+
+
+def _json_value(value: object) -> object:
+    """A table cell as JSON: Python scalars, missing values as null."""
+    if pd.isna(value):  # type: ignore[call-overload]  # scalars only: cells of a row
+        return None
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def golden_requests(
+    raw: pd.DataFrame, model: TrainedModel, model_tag: str, seed: int = 0
+) -> dict[str, object]:
+    """`GOLDEN_ROWS` flights of the test month (the month after training) as one-flight
+    requests, each with the probability `model` gives it offline, as `contrail evaluate` does.
+
+    Flights that never arrived have no label and are not in the test split: they are left out.
+    Without test-month rows in `raw` (a packaging sample cut elsewhere), any rows serve.
+    """
+    card = model.card
+    test_month = months.index(card.train_end) + 1
+    labelled = raw[raw["arr_delay"].notna()] if "arr_delay" in raw.columns else raw
+    rows = labelled[months.of(labelled) == test_month]
+    if rows.empty:
+        rows = labelled if not labelled.empty else raw
+    rows = rows.sample(min(len(rows), GOLDEN_ROWS), random_state=seed).reset_index(drop=True)
+    probabilities = model.predict_proba(build_features(rows, card.features))
+    columns = required_inputs(card.features)
+    flights = [
+        {column: _json_value(value) for column, value in row.items()}
+        for row in rows[columns].to_dict(orient="records")
+    ]
+    return {
+        "format": GOLDENS_FORMAT,
+        "model_tag": model_tag,
+        "model_version": model_tag.split(":", 1)[1],
+        "test_month": months.name(test_month),
+        "cases": [
+            {"request": {"flights": [flight]}, "probabilities": [probability]}
+            for flight, probability in zip(flights, probabilities.tolist(), strict=True)
+        ],
+    }
 
 
 def import_model(
@@ -113,9 +173,15 @@ def import_model(
         )
     tag = f"{MODEL_NAME}:{md5[:16]}"
     try:
-        return str(bentoml.models.get(tag).tag)
+        stored = bentoml.models.get(tag)
     except NotFound:
         pass
+    else:
+        if all(Path(stored.path_of(name)).exists() for name in STORED_FILES):
+            return str(stored.tag)
+        # Packaged by an older contrail, without a file the service now needs: the same
+        # model bytes, so the same tag, stored again complete.
+        bentoml.models.delete(tag)
     card = model.card
     commit = git_commit(repo)
     metadata = {
@@ -135,9 +201,11 @@ def import_model(
     with bentoml.models.create(tag, labels=labels, metadata=metadata) as stored:
         for name in MODEL_FILES:
             shutil.copy2(model_dir / name, Path(stored.path) / name)
-        verification_sample(raw_sample[columns]).to_parquet(
-            Path(stored.path) / VERIFICATION_FILE, index=False
+        verification_sample(raw_sample[columns]).to_json(
+            Path(stored.path) / VERIFICATION_FILE, orient="records", index=False
         )
+        goldens = golden_requests(raw_sample, model, tag)
+        (Path(stored.path) / GOLDENS_FILE).write_text(json.dumps(goldens, indent=1) + "\n")
     return tag
 
 

@@ -1,5 +1,8 @@
 """The BentoML service: strict `POST /predict`, `GET /metadata`, probes and metrics on one port.
 
+`GET /goldens` serves the golden requests stored with the model (`package.golden_requests`):
+`contrail smoke --url URL` replays them against any deployment without the repository.
+
 Run it with `contrail serve` (or `bentoml serve contrail.serving.service:FlightDelay` once the
 model is in the store). The model is declared at class level, so `bentoml build` packs it into
 the Bento. `CONTRAIL_MODEL_TAG` picks another stored version (default: the latest).
@@ -31,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 import bentoml
 import numpy as np
-import pandas as pd
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -42,7 +44,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from contrail.model import CARD_FILE, IncompatibleModel, ModelCard, TrainedModel
-from contrail.serving.package import MODEL_NAME, VERIFICATION_FILE
+from contrail.serving.package import (
+    GOLDENS_FILE,
+    MODEL_NAME,
+    VERIFICATION_FILE,
+    read_verification,
+)
 from contrail.serving.predictions import PredictionLog, log_directory
 from contrail.serving.predictor import choose_predictor
 from contrail.serving.schema import (
@@ -193,8 +200,28 @@ async def _metadata(_: Request) -> Response:
     return Response(service.metadata.model_dump_json(), media_type="application/json")
 
 
-# BentoML API routes are POST-only; GET /metadata is a plain route mounted beside them.
-metadata_app = Starlette(routes=[Route("/metadata", _metadata, methods=["GET"])])
+async def _goldens(_: Request) -> Response:
+    """The test-month flights and offline probabilities stored with the model, for
+    `contrail smoke`; 404 for a model packaged before goldens existed."""
+    service = bentoml.get_current_service()
+    goldens: bytes | None = service.goldens
+    if goldens is None:
+        tag = service.metadata.model_tag
+        problem = ErrorResponse(
+            error=f"{tag} has no {GOLDENS_FILE} (packaged by an older contrail): "
+            "`contrail package` stores it again complete"
+        )
+        return Response(problem.model_dump_json(), status_code=404, media_type="application/json")
+    return Response(goldens, media_type="application/json")
+
+
+# BentoML API routes are POST-only; GET /metadata and /goldens are plain routes mounted beside.
+metadata_app = Starlette(
+    routes=[
+        Route("/metadata", _metadata, methods=["GET"]),
+        Route("/goldens", _goldens, methods=["GET"]),
+    ]
+)
 
 
 @bentoml.asgi_app(metadata_app, path="/")
@@ -211,8 +238,10 @@ class FlightDelay:
         self.model = TrainedModel.load(path)
         self.version = str(stored.tag.version)
         self.threshold = self.model.card.threshold
-        self.predictor = choose_predictor(self.model, pd.read_parquet(path / VERIFICATION_FILE))
+        self.predictor = choose_predictor(self.model, read_verification(path / VERIFICATION_FILE))
         self.predictions = PredictionLog(log_directory())
+        goldens = path / GOLDENS_FILE
+        self.goldens = goldens.read_bytes() if goldens.exists() else None
         info = stored.info.metadata
         card = self.model.card
         self.metadata = Metadata(

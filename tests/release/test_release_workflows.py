@@ -1,0 +1,280 @@
+"""The release, deploy and rollback workflows as data (GitHub Actions cannot run here).
+
+They check the shape the release loop relies on: what starts each workflow, that releases and
+deploys queue instead of cancelling, that each job holds only the permissions its steps need
+(and says why), that the deploy runs in the stage's environment, that every action is pinned by
+commit, and that no `${{ }}` value is pasted into a shell command.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
+WORKFLOWS = PROJECT / ".github" / "workflows"
+PINS = PROJECT.parent / "shared" / "pins" / "github-actions.txt"
+CACHE_SHA = "27d5ce7f107fe9357f9df03efb73ab90386fccae"
+MINE = ("release.yml", "deploy.yml", "rollback.yml", "deploy-stage-tag.yml")
+DEPLOY_CALL = "$/.github/workflows/deploy.yml"
+# How a step that pushes a tag gives git the token: a credential helper for github.com in git's
+# GIT_CONFIG_* environment, reading GITHUB_TOKEN. Nothing is written to .git/config.
+PUSH_ENV = {
+    "GITHUB_TOKEN": "${{ github.token }}",
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "credential.https://github.com.helper",
+    "GIT_CONFIG_VALUE_0": (
+        '!f() { test "$1" = get && echo username=x-access-token && '
+        'echo "password=$GITHUB_TOKEN"; }; f'
+    ),
+}
+
+
+def load(name: str) -> dict[str, Any]:
+    workflow: dict[str, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    workflow["on"] = workflow.pop(True, workflow.get("on"))  # YAML 1.1 reads `on` as True
+    return workflow
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = job.get("steps", [])
+    return found
+
+
+def step(job: dict[str, Any], name_part: str) -> dict[str, Any]:
+    (found,) = [s for s in steps(job) if name_part in s.get("name", "")]
+    return found
+
+
+def make_targets() -> set[str]:
+    text = (PROJECT / "Makefile").read_text()
+    return set(re.findall(r"^([a-zA-Z][a-zA-Z0-9_-]*):", text, flags=re.M))
+
+
+def test_release_runs_on_merges_that_change_what_ships_and_never_races() -> None:
+    workflow = load("release.yml")
+
+    assert set(workflow["on"]) == {"push", "workflow_dispatch"}
+    push = workflow["on"]["push"]
+    assert push["branches"] == ["main"]
+    assert set(push["paths"]) == {
+        "dvc.lock",
+        "src/**",
+        "bentofile.yaml",
+        "pyproject.toml",
+        "uv.lock",
+        "deploy/**",
+    }
+    # Two merges queue: a running release is never cancelled by the next one.
+    assert workflow["concurrency"] == {"group": "release", "cancel-in-progress": False}
+
+
+def test_release_smoke_tests_the_image_before_pushing_and_registers_by_digest() -> None:
+    jobs = load("release.yml")["jobs"]
+    build = [s.get("run") or s.get("uses", "") for s in steps(jobs["build"])]
+
+    order = [
+        "make setup-run",
+        "make restore-outputs",
+        "make repro",
+        "make lock-unchanged",
+        "make image",
+        "make smoke-image",
+        "docker/login-action",
+        "make push-image",
+    ]
+    positions = [next(i for i, s in enumerate(build) if s.startswith(o)) for o in order]
+    assert positions == sorted(positions)
+    restore = next(s for s in steps(jobs["build"]) if "actions/cache/restore" in s.get("uses", ""))
+    assert restore["with"]["key"] == "dvc-cache-${{ runner.os }}-${{ hashFiles('dvc.lock') }}"
+    assert jobs["build"]["outputs"]["image"] == "${{ steps.push.outputs.image }}"
+
+    register = jobs["register"]
+    assert register["needs"] == "build"
+    run = step(register, "Register")
+    assert run["env"]["IMAGE"] == "${{ needs.build.outputs.image }}"
+    assert run["run"] == (
+        'contrail release register --image-digest "$IMAGE" --push --github-output "$GITHUB_OUTPUT"'
+    )
+    assert register["outputs"]["version"] == "${{ steps.register.outputs.version }}"
+
+
+def test_release_calls_the_staging_deploy_only_for_a_version() -> None:
+    staging = load("release.yml")["jobs"]["staging"]
+
+    assert staging["uses"] == DEPLOY_CALL
+    assert staging["needs"] == "register"
+    assert staging["if"] == "needs.register.outputs.version != ''"
+    assert staging["with"] == {
+        "stage": "staging",
+        "version": "${{ needs.register.outputs.version }}",
+    }
+
+
+def test_deploy_is_callable_and_dispatchable_and_runs_in_the_stage_environment() -> None:
+    workflow = load("deploy.yml")
+    on = workflow["on"]
+
+    assert set(on) == {"workflow_call", "workflow_dispatch"}
+    for trigger in on.values():
+        assert trigger["inputs"]["stage"]["required"] is True
+        assert trigger["inputs"]["version"]["required"] is True
+        assert trigger["inputs"]["soak-seconds"]["default"] == 300
+    assert on["workflow_dispatch"]["inputs"]["stage"]["options"] == ["staging", "production"]
+
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["environment"] == "${{ inputs.stage }}"
+    assert deploy["concurrency"] == {
+        "group": "deploy-${{ inputs.stage }}",
+        "cancel-in-progress": False,
+    }
+    assert "concurrency" not in workflow  # per stage, not one queue for both
+
+
+def test_deploy_paths_cluster_kind_and_no_cluster() -> None:
+    deploy = load("deploy.yml")["jobs"]["deploy"]
+    by_run = {s.get("run", s.get("uses", "")): s for s in steps(deploy)}
+
+    cluster = step(deploy, "Where to deploy")
+    assert cluster["run"] == "make ci-cluster"
+    assert cluster["env"] == {"KUBECONFIG_CONTENT": "${{ secrets.KUBECONFIG }}"}
+    # Production without a cluster fails loudly; staging without one gets kind.
+    assert by_run["make ci-no-cluster"]["if"] == "steps.cluster.outputs.mode == 'none'"
+    assert by_run["make deploy-kind"]["if"] == "steps.cluster.outputs.mode == 'kind'"
+    kind = next(s for s in steps(deploy) if s.get("uses", "").startswith("helm/kind-action@"))
+    assert kind["if"] == "steps.cluster.outputs.mode == 'kind'"
+    # Production on a cluster: canary, stable, then the canary goes whatever happened.
+    runs = [s.get("run") for s in steps(deploy)]
+    canary, stable, delete = (
+        runs.index(f"make {t}") for t in ("canary", "deploy", "canary-delete")
+    )
+    assert canary < stable < delete < runs.index("make smoke-k8s")
+    assert "inputs.stage == 'production'" in by_run["make canary"]["if"]
+    assert by_run["make canary-delete"]["if"].startswith("always() && ")
+    for target in ("make canary", "make smoke-k8s"):
+        expect = by_run[target]["env"]["EXPECT_VERSION"]
+        assert expect == "${{ steps.target.outputs.model_version }}"
+    target = step(deploy, "image (by digest)")
+    assert target["run"].startswith("contrail release rollback-target ")
+
+
+def test_the_stage_tag_is_recorded_only_after_a_passing_deploy() -> None:
+    record = load("deploy.yml")["jobs"]["record"]
+
+    assert record["needs"] == "deploy"
+    assert "if" not in record  # default success(): a failed deploy records nothing
+    assert record["steps"][-1]["run"] == (
+        'contrail release assign --stage "$STAGE" --version "$VERSION" --push'
+    )
+
+
+def test_rollback_picks_a_version_and_redeploys_it_through_deploy() -> None:
+    workflow = load("rollback.yml")
+
+    assert set(workflow["on"]) == {"workflow_dispatch"}
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["stage"]["options"] == ["staging", "production"]
+    assert inputs["version"]["required"] is False
+    jobs = workflow["jobs"]
+    assert step(jobs["target"], "roll back to")["run"].startswith(
+        'contrail release rollback-target --stage "$STAGE" ${VERSION:+--version "$VERSION"}'
+    )
+    assert jobs["deploy"]["uses"] == DEPLOY_CALL
+    assert jobs["deploy"]["with"] == {
+        "stage": "${{ inputs.stage }}",
+        "version": "${{ needs.target.outputs.version }}",
+    }
+
+
+def test_a_pushed_stage_tag_deploys_that_stage_without_pasting_the_tag_into_a_shell() -> None:
+    workflow = load("deploy-stage-tag.yml")
+
+    assert workflow["on"] == {"push": {"tags": ["flight-delay#*#*"]}}
+    parse = workflow["jobs"]["parse"]
+    tag = step(parse, "Stage and version")
+    assert tag["env"] == {"TAG": "${{ github.ref_name }}"}
+    assert tag["run"] == 'contrail release stage-tag "$TAG" --github-output "$GITHUB_OUTPUT"'
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["uses"] == DEPLOY_CALL
+    assert deploy["with"] == {
+        "stage": "${{ needs.parse.outputs.stage }}",
+        "version": "${{ needs.parse.outputs.version }}",
+    }
+
+
+EXPECTED_PERMISSIONS = {
+    ("release.yml", "build"): {"contents": "read", "packages": "write"},
+    ("release.yml", "register"): {"contents": "write"},
+    ("release.yml", "staging"): {"contents": "write", "packages": "read"},
+    ("deploy.yml", "deploy"): {"contents": "read", "packages": "read"},
+    ("deploy.yml", "record"): {"contents": "write"},
+    ("rollback.yml", "target"): {"contents": "read"},
+    ("rollback.yml", "deploy"): {"contents": "write", "packages": "read"},
+    ("deploy-stage-tag.yml", "parse"): {"contents": "read"},
+    ("deploy-stage-tag.yml", "deploy"): {"contents": "write", "packages": "read"},
+}
+
+
+def test_least_privilege_per_job_each_permission_explained() -> None:
+    found = {}
+    for name in MINE:
+        workflow = load(name)
+        assert workflow["permissions"] == {}
+        for job_id, job in workflow["jobs"].items():
+            found[(name, job_id)] = job["permissions"]
+            # Only jobs that push a tag (or call deploy.yml, which does) may write contents.
+            if job["permissions"].get("contents") == "write" and "uses" not in job:
+                assert any("--push" in s.get("run", "") for s in steps(job)), (name, job_id)
+        # Every permission line says why (a comment on the line).
+        text = (WORKFLOWS / name).read_text()
+        for line in re.findall(r"^ {6}(?:contents|packages|actions|id-token).*$", text, re.M):
+            assert " # " in line, (name, line)
+    assert found == EXPECTED_PERMISSIONS
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_actions_are_pinned_by_commit_and_nothing_is_interpolated_into_shell(name: str) -> None:
+    pins = dict(
+        (line.split()[0], line.split()[1])
+        for line in PINS.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    text = (WORKFLOWS / name).read_text()
+    for line in re.findall(r"^\s*(?:- )?uses: .*$", text, re.M):
+        ref = line.split("uses:", 1)[1].strip()
+        if ref == DEPLOY_CALL:
+            continue
+        match = re.fullmatch(r"([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(\.\d+)*", ref)
+        assert match, line
+        action, sha = match.group(1), match.group(2)
+        expected = CACHE_SHA if action.startswith("actions/cache") else pins[action]
+        assert sha == expected, line
+
+    workflow = load(name)
+    targets = make_targets()
+    for job_id, job in workflow["jobs"].items():
+        for s in steps(job):
+            if "run" not in s:
+                continue
+            run = s["run"]
+            assert "${{" not in run, (job_id, s.get("name"))
+            # Thin: one make target or one contrail command.
+            assert "\n" not in run.strip(), (job_id, run)
+            assert run.startswith(("make ", "contrail ")), run
+            if run.startswith("make "):
+                assert run.split()[1] in targets, run
+            # Only the steps that push a tag see the token, and only through the helper.
+            if "--push" in run:
+                assert {k: s["env"][k] for k in PUSH_ENV} == PUSH_ENV, (job_id, run)
+            else:
+                assert "github.token" not in str(s.get("env", {})), (job_id, run)
+        for s in steps(job):
+            if s.get("uses", "").startswith("actions/checkout@"):
+                assert s["with"]["persist-credentials"] is False
+                # Jobs that read the registry get every tag.
+                if any("contrail release" in t.get("run", "") for t in steps(job)):
+                    assert s["with"]["fetch-depth"] == 0
