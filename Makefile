@@ -137,6 +137,10 @@ clean: ## Remove environments and caches (keeps data and models)
 # ------------------------------------------------------------------------------------------------
 LOCAL_IMAGE ?= contrail/flight-delay:local
 IMAGE_REF_FILE ?= image-ref.txt
+# `bentoml containerize` runs from / : BentoML refuses a Dockerfile template outside its cwd.
+# Here (no Docker daemon): make image CONTAINER_BACKEND=podman CONTAINERIZE_OPTS="--opt network=host"
+CONTAINER_BACKEND ?= docker
+CONTAINERIZE_OPTS ?=
 SMOKE_PORT ?= 3300
 ROLLOUT_TIMEOUT ?= 300s
 SOAK_SECONDS ?= 300
@@ -161,10 +165,11 @@ lock-unchanged: ## Fail if dvc.lock differs from the commit's (after `make repro
 	@git diff --quiet -- dvc.lock || { git diff --stat -- dvc.lock; \
 	  echo "lock-unchanged: dvc repro changed dvc.lock: commit the reproduced pipeline first" >&2; exit 1; }
 
-image: setup ## Build the service image (LOCAL_IMAGE, default contrail/flight-delay:local): `contrail package`, then `bentoml containerize` (docker)
+image: setup ## Build the service image (LOCAL_IMAGE, default contrail/flight-delay:local): `contrail package`, then `bentoml containerize` (CONTAINER_BACKEND)
 	bento=$$(contrail package | tee /dev/stderr | awk '/^built Bento / { print $$3 }'); \
 	[ -n "$$bento" ] || { echo "image: contrail package named no Bento" >&2; exit 1; }; \
-	bentoml containerize "$$bento" --backend docker --image-tag "$$LOCAL_IMAGE"
+	cd / && bentoml containerize "$$bento" --backend "$(CONTAINER_BACKEND)" $(CONTAINERIZE_OPTS) \
+	  --image-tag "$$LOCAL_IMAGE"
 
 smoke-image: setup ## Run LOCAL_IMAGE on 127.0.0.1:SMOKE_PORT, `contrail smoke` it, stop it (nothing is pushed)
 	name=contrail-smoke-$$$$; \
