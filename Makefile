@@ -219,7 +219,7 @@ smoke-k8s: setup ## `contrail smoke` STAGE's Service through a port-forward (EXP
 canary: setup ## Production canary of IMAGE (one pod, track: canary), smoke it, soak SOAK_SECONDS; deleted on any failure
 	$(K8S_HELPERS); need IMAGE; ns=$$(namespace production); \
 	trap 'rc=$$?; [ $$rc -eq 0 ] || $(MAKE) --no-print-directory canary-delete' EXIT; \
-	deploy/canary/render.sh "$${IMAGE#*@}" "$${IMAGE%@*}" | kubectl apply -f -; \
+	deploy/render.sh canary "$${IMAGE#*@}" "$${IMAGE%@*}" | kubectl apply -f -; \
 	kubectl -n "$$ns" rollout status deployment/flight-delay-canary --timeout="$$ROLLOUT_TIMEOUT"; \
 	pod=$$(kubectl -n "$$ns" get pods -l app.kubernetes.io/name=flight-delay,track=canary \
 	  --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}'); \

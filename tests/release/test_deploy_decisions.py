@@ -277,7 +277,7 @@ def test_the_canary_is_one_pod_of_the_new_digest_behind_the_stable_service() -> 
     project = Path(__file__).resolve().parents[2]
     digest = "sha256:" + "c" * 64
     rendered = subprocess.run(
-        [str(project / "deploy/canary/render.sh"), digest, "ghcr.io/o/r/flight-delay"],
+        [str(project / "deploy/render.sh"), "canary", digest, "ghcr.io/o/r/flight-delay"],
         capture_output=True,
         text=True,
         check=True,
