@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import typer
+
+from contrail.errors import unexpected
 
 app = typer.Typer(
     help="GitOps ML pipeline for the flight-delay model.",
@@ -25,8 +25,6 @@ app = typer.Typer(
 log = logging.getLogger("contrail")
 
 ParamsOption = typer.Option(Path("params.yaml"), "--params", help="Parameters file.")
-# Set to see the traceback of an unexpected error (a bug, not bad input).
-DEBUG_ENV = "CONTRAIL_DEBUG"
 
 
 def _run_stage(name: str, params_path: Path) -> None:
@@ -51,12 +49,7 @@ def _run_stage(name: str, params_path: Path) -> None:
         log.error("contrail %s failed: %s", name, exc)
         raise typer.Exit(1) from None
     except Exception as exc:  # a bug or an input no check foresaw: still one line
-        if os.environ.get(DEBUG_ENV):
-            traceback.print_exc()
-        log.error(
-            "contrail %s failed unexpectedly: %s: %s (set %s=1 for the traceback)",
-            name, type(exc).__name__, exc, DEBUG_ENV,
-        )  # fmt: skip
+        log.error("%s", unexpected(f"contrail {name}", exc))
         raise typer.Exit(2) from None
     log.info("contrail %s done in %.1fs", name, time.perf_counter() - started)
 

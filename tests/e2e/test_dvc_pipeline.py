@@ -7,38 +7,19 @@ keep the last good model and reports.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from pipeline_repo import SOURCE, digest, reproduced_repo, run, tracked_outputs
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL = Path("models/model.joblib")
 METRICS = Path("reports/evaluation/metrics.json")
 DRIFT = Path("reports/drift.json")
-SOURCE = Path("data/source/flights.csv")
-
-
-def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-    }  # fmt: skip
-    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        pytest.fail(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def edit_params(repo: Path, section: str, key: str, value: object) -> None:
@@ -48,47 +29,10 @@ def edit_params(repo: Path, section: str, key: str, value: object) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, raw_sample) -> Path:
     """A git + DVC repository with the project's pipeline, reproduced once and committed."""
-    repo = tmp_path_factory.mktemp("pipeline")
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
-        shutil.copy(REPO_ROOT / name, repo / name)
-    for folder in ("src", "data/source"):
-        shutil.copytree(
-            REPO_ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    raw_sample.to_csv(repo / SOURCE, index=False)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["data"].update(source=str(SOURCE), start="2013-01", end="2013-03")
-    params["evaluate"].update(bootstrap_samples=100, importance_rows=1000)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(repo, "git", "init", "-q", "-b", "main")
-    run(repo, "dvc", "init", "-q")
-    shutil.copytree(REPO_ROOT / ".dvc/plots", repo / ".dvc/plots")  # custom plot templates
-    # dvclive (evaluate stage) needs a commit to exist, as any cloned project has.
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "pipeline")
-    run(repo, "dvc", "repro")
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "baseline run")
-    return repo
-
-
-def tracked_outputs(repo: Path) -> dict[str, str]:
-    """sha256 of dvc.lock and of every file it records as a stage output."""
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    outs = [o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])]
-    files = [
-        f
-        for out in outs
-        for f in ([repo / out] if (repo / out).is_file() else sorted((repo / out).rglob("*")))
-    ]
-    return {str(f.relative_to(repo)): digest(f) for f in [repo / "dvc.lock", *files]}
+    return reproduced_repo(tmp_path_factory.mktemp("pipeline"), raw_sample)
 
 
 def test_repro_is_deterministic_and_leaves_git_clean(repo):

@@ -24,6 +24,7 @@ from test_pr_loop import (
     init_repo,
     invoke,
     metric_cells,
+    repo,  # noqa: F401 (the fixture blocked_repo builds on)
     run,
     set_params,
     write_outputs,
@@ -228,16 +229,10 @@ def test_the_report_jobs_install_no_dev_tools_and_the_comment_needs_a_pr():
 
 
 @pytest.fixture
-def blocked_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`main` (ROC AUC 0.75) and a checked-out branch whose model fell to 0.70."""
-    root = tmp_path / "project"
-    root.mkdir()
-    init_repo(root, monkeypatch)
-    write_outputs(root, roc_auc=0.75, brier=0.18)
-    commit(root, "main")
-    run(root, "git", "checkout", "-q", "-b", "pr")
+def blocked_repo(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """test_pr_loop's `main` (ROC AUC 0.75), on a checked-out branch whose model fell to 0.70."""
+    root: Path = request.getfixturevalue("repo")
     write_outputs(root, roc_auc=0.70, brier=0.18)
-    monkeypatch.chdir(root)
     for name in ("GITHUB_TOKEN", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CONTRAIL_HEAD_SHA"):
         monkeypatch.delenv(name, raising=False)
     return root

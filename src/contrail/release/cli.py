@@ -8,14 +8,14 @@ The version rule is in `contrail.release.decide`.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import typer
+
+from contrail.errors import unexpected
 
 # Added without a name, so the `release` group and the `releases` alias are both top-level.
 release_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -29,7 +29,6 @@ release_group = typer.Typer(
 release_app.add_typer(release_group)
 
 REPO = Path(".")
-DEBUG_ENV = "CONTRAIL_DEBUG"  # as in contrail.cli
 PushOption = typer.Option(False, "--push", help="Push the tag to origin.")
 GithubOutputOption = typer.Option(
     None,
@@ -63,13 +62,7 @@ def _guard(name: str, step: Callable[[], T]) -> T:
         typer.echo(f"contrail release {name}: {exc}", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # a bug or an input no check foresaw: still one line
-        if os.environ.get(DEBUG_ENV):
-            traceback.print_exc()
-        typer.echo(
-            f"contrail release {name} failed unexpectedly: {type(exc).__name__}: {exc} "
-            f"(set {DEBUG_ENV}=1 for the traceback)",
-            err=True,
-        )
+        typer.echo(unexpected(f"contrail release {name}", exc), err=True)
         raise typer.Exit(2) from None
 
 
