@@ -17,7 +17,7 @@ export UV_COMPILE_BYTECODE := 1
 export BASE ?= main
 
 .PHONY: help setup setup-run run remote-plugin restore-outputs repro push test lint lint-workflows lock-check \
-	bench-pipeline package serve bench-serve report gate clean
+	bench-pipeline package serve bench-serve report gate clean update-imports monitor retrain bench-monitor
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,6 +84,24 @@ report: setup ## Write reports/pr_report.md (Mermaid charts) and the label-free 
 # turns any failing recipe into its own exit 2: CI calls `contrail gate` directly for the code.
 gate: setup ## Fail with a one-line reason if the workspace's model may not replace $(BASE)'s
 	contrail gate --base "$$BASE"
+
+# ------------------------------------------------------------------------------------------------
+# The retraining loop (monitor.yml). Production data brought with `dvc import-url` (a .dvc file
+# under data/production/ or data/source/) is refreshed first, so the check and any retraining
+# PR record exactly which data they used.
+# ------------------------------------------------------------------------------------------------
+update-imports: setup ## `dvc update` every import (.dvc file) under data/production/ and data/source/
+	@imports=$$(find data/production data/source -name '*.dvc' 2>/dev/null | sort); \
+	if [ -n "$$imports" ]; then dvc update $$imports; else echo "update-imports: no DVC imports"; fi
+
+monitor: update-imports ## `contrail monitor` on fresh production data: report, history row, decision
+	contrail monitor
+
+retrain: update-imports ## On the monitor's "retrain: yes": branch, move the window, dvc repro, commit (`contrail retrain prepare`)
+	contrail retrain prepare
+
+bench-monitor: setup ## Time `contrail monitor` on 1,000,000 production rows vs 1,000,000 reference rows; compare drift with Evidently
+	python benchmarks/monitor.py
 
 package: setup ## Put models/ into the BentoML store (labels, provenance) and build the Bento
 	contrail package

@@ -129,9 +129,11 @@ def remote_plugin(url: str = typer.Argument(..., help="The DVC remote URL or pat
 
 
 def _add_subapps() -> None:
+    from contrail.monitor.cli import monitor_app
     from contrail.report.cli import report_app
     from contrail.serving.cli import serving_app
 
+    app.add_typer(monitor_app)
     app.add_typer(report_app)
     app.add_typer(serving_app)
     app.add_typer(importlib.import_module("contrail.release.cli").release_app)

@@ -190,6 +190,45 @@ class GateParams(Section):
     override_label: str = Field(min_length=1)
 
 
+# Where `contrail monitor` reads production data from (README, "The retraining loop").
+MONITOR_DATA_SOURCE = "data.source"
+PRODUCTION_DIR = Path("data/production")
+
+
+class MonitorParams(Section):
+    """What `contrail monitor` checks: the newest production month, against the training data."""
+
+    source: str
+    outcomes: str | None
+    clock: Literal["simulated", "latest"]
+    bootstrap_samples: int = Field(ge=50)
+
+    @field_validator("source", "outcomes")
+    @classmethod
+    def _under_production_dir(cls, source: str | None) -> str | None:
+        if source is None or source == MONITOR_DATA_SOURCE:
+            return source
+        if not Path(source).is_relative_to(PRODUCTION_DIR):
+            raise ValueError(
+                f"must be {MONITOR_DATA_SOURCE!r} or a path under {PRODUCTION_DIR}/ "
+                f"(where `dvc import-url` brings production data), got {source!r}"
+            )
+        return source
+
+
+class RetrainParams(Section):
+    """When the monitor's verdict is "retrain", and how the retraining PR moves the window."""
+
+    max_roc_auc_drop: float = Field(ge=0)
+    max_brier_increase: float = Field(ge=0)
+    max_age_months: int = Field(ge=1)
+    drift_share: Share
+    drift_checks: int = Field(ge=1)
+    min_rows: int = Field(ge=1)
+    min_labelled_rows: int = Field(ge=1)
+    window: Literal["sliding", "expanding"]
+
+
 class Params(Section):
     seed: int = Field(ge=0)
     data: DataParams
@@ -201,6 +240,8 @@ class Params(Section):
     evaluate: EvaluateParams
     drift: DriftParams
     gate: GateParams
+    monitor: MonitorParams
+    retrain: RetrainParams
 
 
 class ParamsError(ValueError):

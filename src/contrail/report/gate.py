@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contrail.github import GitHub, GitHubError
 from contrail.metrics import BRIER, LIFT, ROC_AUC, Metric
 from contrail.params import GateParams
 from contrail.report.compare import Comparison, Interval
@@ -115,54 +116,6 @@ def parse_labels(text: str) -> list[str]:
 
 
 # --- GitHub: the labels a pull request has now, and re-running the gate job ---------------
-# Plain REST calls with the workflow's token (urllib: nothing to install in the gate job).
-
-
-class GitHubError(RuntimeError):
-    """A GitHub API call failed; the message names the call."""
-
-
-@dataclass(frozen=True)
-class GitHub:
-    api_url: str
-    repository: str
-    token: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> GitHub | None:
-        """The Actions run's API, repository and token, or None outside GitHub Actions."""
-        token = env.get("GITHUB_TOKEN", "")
-        repository = env.get("GITHUB_REPOSITORY", "")
-        if not token or not repository:
-            return None
-        return cls(env.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
-
-    def call(self, method: str, path: str, query: Mapping[str, str] | None = None) -> Any:
-        import urllib.error
-        import urllib.parse
-        import urllib.request
-
-        url = f"{self.api_url}/repos/{self.repository}/{path}"
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        request = urllib.request.Request(
-            url,
-            method=method,
-            headers={
-                "Accept": "application/vnd.github+json",
-                "Authorization": f"Bearer {self.token}",
-                "X-GitHub-Api-Version": "2022-11-28",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            raise GitHubError(f"{method} {path}: HTTP {exc.code} {exc.reason}") from None
-        except urllib.error.URLError as exc:
-            raise GitHubError(f"{method} {path}: {exc.reason}") from None
-        return json.loads(body) if body else None
-
 
 @dataclass(frozen=True)
 class PullRequest:

@@ -1,0 +1,61 @@
+"""The history branch: read its CSV, and commit the updated files to it without a worktree.
+
+Plumbing (`hash-object`, `mktree`, `commit-tree`) writes the commit straight into the object
+store, so the job's checkout of `main` is never switched or touched. The branch holds
+`history.csv`, a README with Mermaid charts and a dvc.yaml for `dvc plots show`, and nothing
+else: it shares no history with `main`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from contrail.monitor import history
+from contrail.release.registry import git
+
+
+def _blob(repo: Path, text: str) -> str:
+    done = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def fetch(repo: Path, remote: str, branch: str) -> str | None:
+    """The remote branch's commit (fetched), or None when it does not exist yet."""
+    if not git(repo, "ls-remote", "--heads", remote, branch).strip():
+        return None
+    git(repo, "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+    return git(repo, "rev-parse", f"refs/remotes/{remote}/{branch}").strip()
+
+
+def pull(repo: Path, remote: str, branch: str, local: Path) -> int:
+    """Copy the branch's history.csv to `local`; the number of rows (0 without the branch)."""
+    commit = fetch(repo, remote, branch)
+    text = git(repo, "show", f"{commit}:{history.FILE}") if commit else ""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text(text)
+    return len(history.parse(text, f"{branch}:{history.FILE}"))
+
+
+def push(repo: Path, remote: str, branch: str, local: Path, message: str) -> str | None:
+    """Commit `local` (and the README and dvc.yaml drawn from it) onto the branch and push it;
+    the new commit, or None when the branch already has exactly these files."""
+    text = local.read_text()
+    files = {
+        history.FILE: text,
+        "README.md": history.readme(history.parse(text, str(local))),
+        "dvc.yaml": history.DVC_YAML,
+    }
+    entries = "".join(f"100644 blob {_blob(repo, body)}\t{name}\n" for name, body in files.items())
+    tree = subprocess.run(
+        ["git", "mktree"], cwd=repo, input=entries, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    parent = fetch(repo, remote, branch)
+    if parent and git(repo, "rev-parse", f"{parent}^{{tree}}").strip() == tree:
+        return None
+    commit = git(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message)
+    git(repo, "push", "--quiet", remote, f"{commit.strip()}:refs/heads/{branch}")
+    return commit.strip()

@@ -1,0 +1,62 @@
+"""What the retraining step does on GitHub, decided from the open pull requests (pure).
+
+One retraining PR per target window, on the branch `retrain/<artifact>-<end month>`:
+the same target updates its PR, a newer target opens a PR and closes the older ones with a
+link to it, and an unchanged branch does nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+LABEL = "retrain"
+
+
+def branch_name(artifact: str, end: str) -> str:
+    return f"retrain/{artifact}-{end}"
+
+
+def target_of(branch: str, artifact: str) -> str | None:
+    """The end month a retraining branch of `artifact` targets; None for any other branch."""
+    prefix = f"retrain/{artifact}-"
+    return branch[len(prefix) :] if branch.startswith(prefix) else None
+
+
+@dataclass(frozen=True)
+class Pull:
+    number: int
+    branch: str
+    url: str
+
+    @classmethod
+    def from_api(cls, payload: Mapping[str, Any]) -> Pull:
+        return cls(int(payload["number"]), str(payload["head"]["ref"]), str(payload["html_url"]))
+
+
+@dataclass(frozen=True)
+class Plan:
+    # The open PR of this branch to update, or None to open one.
+    update: Pull | None
+    # Open retraining PRs for older targets, to close with a link to this one.
+    close: tuple[Pull, ...]
+    # Whether the branch changed (pushed): only then is anything sent at all.
+    changed: bool
+
+    @property
+    def noop(self) -> bool:
+        return not self.changed and self.update is not None and not self.close
+
+
+def plan(open_pulls: Sequence[Pull], branch: str, artifact: str, changed: bool) -> Plan:
+    target = target_of(branch, artifact)
+    if target is None:
+        raise ValueError(f"{branch} is not a retraining branch of {artifact}")
+    ours = next((p for p in open_pulls if p.branch == branch), None)
+    older = tuple(
+        p
+        for p in open_pulls
+        if p.branch != branch and (t := target_of(p.branch, artifact)) is not None and t < target
+    )
+    return Plan(ours, older, changed)

@@ -1,0 +1,150 @@
+"""`contrail retrain`: the retraining pull request, prepared locally and published to GitHub.
+
+`prepare` (git only, testable offline): on the branch named for the target window, move the
+window in params.yaml (comments kept), run `dvc repro`, commit params.yaml, dvc.lock and every
+tracked output. Whether the branch changed is decided by comparing its tree with the
+remote's: rerunning on the same data gives the same bytes, so the same tree, so nothing to do.
+
+`publish` (the thin transport): push the branch, open or update its PR with the `retrain`
+label, close superseded retraining PRs, and dispatch the PR-report workflow on the branch,
+because pushes and PRs made with GITHUB_TOKEN start no workflow.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+from ruamel.yaml import YAML
+
+from contrail import paths
+from contrail.github import GitHub
+from contrail.io import read_json, write_json, write_text
+from contrail.metrics import Evaluation
+from contrail.monitor import branch as branch_io
+from contrail.monitor import markdown, pulls
+from contrail.monitor.run import MONITOR_JSON, Outcome
+from contrail.release.registry import git
+
+STATE = Path("reports/retrain.json")
+BODY = Path("reports/retrain_pr.md")
+REPORT_WORKFLOW = "pr-report.yml"
+
+
+class RetrainError(RuntimeError):
+    """The retraining PR cannot be prepared or published; the message says why."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    branch: str
+    title: str
+    target: str
+    changed: bool
+
+
+def artifact_name(repo: Path) -> str:
+    artifacts = yaml.safe_load((repo / "dvc.yaml").read_text()).get("artifacts") or {}
+    if len(artifacts) != 1:
+        raise RetrainError("dvc.yaml must declare exactly one artifact (the model)")
+    return str(next(iter(artifacts)))
+
+
+def move_window(params_file: Path, start: str, end: str) -> None:
+    """Set data.start/data.end, keeping every comment and the rest of the file as it is."""
+    editor = YAML()
+    editor.preserve_quotes = True
+    editor.width = 4096
+    document = editor.load(params_file.read_text())
+    document["data"]["start"], document["data"]["end"] = start, end
+    with params_file.open("w") as handle:
+        editor.dump(document, handle)
+
+
+def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
+    """The retraining commit on its branch, or None when the monitor said "no"."""
+    outcome = Outcome.from_json(read_json(repo / MONITOR_JSON))
+    decision = outcome.decision
+    if not decision.retrain:
+        return None
+    assert decision.start is not None and decision.end is not None
+    # Refreshed import pointers (`make update-imports`) are what the retraining commit carries.
+    dirty = [
+        line[3:]
+        for line in git(repo, "status", "--porcelain", "--untracked-files=no").splitlines()
+        if not line.endswith(".dvc")
+    ]
+    if dirty:
+        raise RetrainError(f"uncommitted changes to {', '.join(dirty)}: commit or stash them")
+    artifact = artifact_name(repo)
+    branch = pulls.branch_name(artifact, decision.end)
+    git(repo, "checkout", "--quiet", "-B", branch)
+    move_window(repo / "params.yaml", decision.start, decision.end)
+    repro = subprocess.run(["dvc", "repro"], cwd=repo)
+    if repro.returncode:
+        raise RetrainError(
+            f"`dvc repro` failed on the window {decision.start}..{decision.end} (exit "
+            f"{repro.returncode}): nothing was committed; branch {branch} has the edited params"
+        )
+    new = Evaluation.from_json(read_json(repo / paths.METRICS), str(paths.METRICS))
+    title, body = markdown.pull_request(outcome.check, decision, new, artifact)
+    git(repo, "add", "--update")
+    git(repo, "commit", "--quiet", "-m", title, "-m", decision.line())
+    remote_commit = branch_io.fetch(repo, remote, branch)
+    tree = git(repo, "rev-parse", "HEAD^{tree}")
+    changed = remote_commit is None or git(repo, "rev-parse", f"{remote_commit}^{{tree}}") != tree
+    prepared = Prepared(branch, title, decision.end, changed)
+    write_text(repo / BODY, body)
+    write_json(repo / STATE, asdict(prepared))
+    return prepared
+
+
+def publish(
+    repo: Path, github: GitHub, base: str, remote: str = "origin", dispatch: bool = True
+) -> list[str]:
+    """Push, open or update the PR, close superseded ones, dispatch the report; what was done."""
+    prepared = Prepared(**read_json(repo / STATE))
+    artifact = artifact_name(repo)
+    open_pulls = [
+        pulls.Pull.from_api(p)
+        for p in github.call("GET", "pulls", {"state": "open", "per_page": "100"})
+        if any(label["name"] == pulls.LABEL for label in p.get("labels", []))
+    ]
+    plan = pulls.plan(open_pulls, prepared.branch, artifact, prepared.changed)
+    if plan.noop:
+        return [
+            f"{prepared.branch} is unchanged and PR #{plan.update.number} is open: nothing to do"
+        ]  # type: ignore[union-attr]
+    done = []
+    if prepared.changed:
+        git(repo, "push", "--quiet", "--force", remote, f"HEAD:refs/heads/{prepared.branch}")
+        done.append(f"pushed {prepared.branch}")
+    body = (repo / BODY).read_text()
+    if plan.update is None:
+        created = github.call(
+            "POST", "pulls",
+            body={"title": prepared.title, "head": prepared.branch, "base": base, "body": body},
+        )  # fmt: skip
+        pull = pulls.Pull.from_api(created)
+        github.call("POST", f"issues/{pull.number}/labels", body={"labels": [pulls.LABEL]})
+        done.append(f"opened PR #{pull.number}")
+    else:
+        pull = plan.update
+        github.call("PATCH", f"pulls/{pull.number}", body={"title": prepared.title, "body": body})
+        done.append(f"updated PR #{pull.number}")
+    for old in plan.close:
+        github.call(
+            "POST", f"issues/{old.number}/comments",
+            body={"body": f"Superseded by #{pull.number} ({pull.url}), which retrains on a newer window."},
+        )  # fmt: skip
+        github.call("PATCH", f"pulls/{old.number}", body={"state": "closed"})
+        done.append(f"closed PR #{old.number} (superseded)")
+    if dispatch and prepared.changed:
+        github.call(
+            "POST", f"actions/workflows/{REPORT_WORKFLOW}/dispatches",
+            body={"ref": prepared.branch, "inputs": {"base": base}},
+        )  # fmt: skip
+        done.append(f"dispatched {REPORT_WORKFLOW} on {prepared.branch}")
+    return done

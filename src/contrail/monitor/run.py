@@ -1,0 +1,136 @@
+"""`contrail monitor`'s I/O: read production data, the model and the training data; write the
+report, the JSON the retraining step reads, and the history row."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from contrail import months, paths
+from contrail.data import schema
+from contrail.drift import drift_scores, score_drift
+from contrail.features import LABEL, feature_table
+from contrail.io import read_json, read_parquet, write_json, write_text
+from contrail.metrics import Evaluation
+from contrail.model import PIPELINE_FILE, TrainedModel
+from contrail.monitor import history, markdown, production
+from contrail.monitor.check import Check, ModelFacts, measure
+from contrail.monitor.policy import Decision, decide
+from contrail.params import Params
+from contrail.serving.package import file_md5
+from contrail.stages import step
+
+log = logging.getLogger("contrail")
+
+MONITOR_JSON = Path("reports/monitor.json")
+MONITOR_MD = Path("reports/monitor.md")
+HISTORY = Path("reports/monitor-history.csv")
+# Prediction drift compares production scores with the model's scores on this many training
+# rows (a fixed sample): scoring a million reference rows again would double the run time.
+REFERENCE_SCORE_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    check: Check
+    decision: Decision
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.check.to_json(), "decision": asdict(self.decision)}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> Outcome:
+        check = {k: v for k, v in payload.items() if k != "decision"}
+        return cls(Check.from_json(check), Decision(**payload["decision"]))
+
+
+def model_facts(model: TrainedModel) -> ModelFacts:
+    evaluation = Evaluation.from_json(read_json(paths.METRICS), str(paths.METRICS))
+    return ModelFacts(
+        version=file_md5(paths.MODEL_DIR / PIPELINE_FILE)[:16],
+        train_start=model.card.train_start,
+        train_end=model.card.train_end,
+        test_month=months.name(months.index(model.card.train_end) + 1),
+        test_roc_auc=evaluation.model.roc_auc,
+        test_brier=evaluation.model.brier,
+    )
+
+
+def check(params: Params) -> Check:
+    model = TrainedModel.load(paths.MODEL_DIR)
+    facts = model_facts(model)
+    with step("read production data"):
+        data = production.load(params)
+    base = {"month": data.month, "source": data.source, "rows": len(data.raw), "model": facts}
+    with step(f"validate {len(data.raw):,} rows of {data.month}"):
+        # Outcomes arrive late: missing labels are "not measured yet", never a broken feed.
+        contract = [c for c in data.columns if c != schema.ARRIVAL]
+        _, problems = schema.validate(data.raw, params.validation, only=contract)
+    if problems:
+        lines = [problem.line() for problem in problems]
+        return Check(**base, problems=lines, performance=None, drift=None, prediction_drift=None)
+    with step("features and scores"):
+        table = feature_table(data.raw, model.card.features, params.target.delay_minutes)
+        p = model.predict_proba(table)
+    labelled = table[LABEL].notna().to_numpy()
+    y = table.loc[labelled, LABEL].to_numpy(dtype=int)
+    performance = None
+    if len(np.unique(y)) == 2:
+        with step(f"performance on {len(y):,} flights with an outcome"):
+            performance = measure(
+                y, p[labelled], params.monitor.bootstrap_samples, params.evaluate.confidence,
+                params.seed,
+            )  # fmt: skip
+    reference = read_parquet(paths.TRAIN)
+    with step(f"drift: {len(reference):,} training rows vs {len(table):,}"):
+        drift = drift_scores(reference, table, params.features, params.drift)
+        sample = reference.sample(
+            min(len(reference), REFERENCE_SCORE_ROWS), random_state=params.seed
+        )
+        prediction_drift = score_drift(model.predict_proba(sample), p, params.drift.threshold)
+    return Check(
+        **base, problems=[], performance=performance, drift=drift,
+        prediction_drift=prediction_drift,
+    )  # fmt: skip
+
+
+def history_row(check: Check, decision: Decision) -> history.Row:
+    perf = check.performance
+    return history.Row(
+        month=check.month,
+        model_version=check.model.version,
+        rows=check.rows,
+        labelled_rows=perf.labelled_rows if perf else 0,
+        roc_auc=perf.roc_auc if perf else None,
+        roc_auc_low=perf.roc_auc_low if perf else None,
+        roc_auc_high=perf.roc_auc_high if perf else None,
+        test_roc_auc=check.model.test_roc_auc,
+        brier=perf.brier if perf else None,
+        test_brier=check.model.test_brier,
+        delay_rate=perf.delay_rate if perf else None,
+        drifted_share=check.drift["drifted_share"] if check.drift else 0.0,
+        prediction_drift=check.prediction_drift["score"] if check.prediction_drift else None,
+        retrain=decision.retrain,
+        reason=decision.reason,
+    )
+
+
+def monitor(params: Params, history_file: Path = HISTORY) -> Outcome:
+    """Check the newest production month, decide, and write the report and the history row."""
+    result = check(params)
+    rows = (
+        history.parse(history_file.read_text(), str(history_file)) if history_file.exists() else []
+    )
+    decision = decide(result, rows, params.retrain, params.data)
+    outcome = Outcome(result, decision)
+    write_json(MONITOR_JSON, outcome.to_json())
+    write_text(MONITOR_MD, markdown.monitor_page(result, decision))
+    if not result.problems:
+        write_text(
+            history_file, history.render(history.upsert(rows, history_row(result, decision)))
+        )
+    return outcome
