@@ -2,8 +2,8 @@
 
 Plumbing (`hash-object`, `mktree`, `commit-tree`) writes the commit straight into the object
 store, so the job's checkout of `main` is never switched or touched. The branch holds
-`history.csv`, a README with Mermaid charts and a dvc.yaml for `dvc plots show`, and nothing
-else: it shares no history with `main`.
+`history.csv`, a README with Mermaid charts, and a dvc.yaml with an empty `.dvc/` for
+`dvc plots show`, and nothing else: it shares no history with `main`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,16 @@ def _blob(repo: Path, text: str) -> str:
     done = subprocess.run(
         ["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, capture_output=True,
         text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def _tree(repo: Path, files: dict[str, str], trees: dict[str, str] | None = None) -> str:
+    entries = [f"100644 blob {_blob(repo, body)}\t{name}\n" for name, body in files.items()]
+    entries += [f"040000 tree {sha}\t{name}\n" for name, sha in (trees or {}).items()]
+    done = subprocess.run(
+        ["git", "mktree"], cwd=repo, input="".join(entries), capture_output=True, text=True,
+        check=True,
     )  # fmt: skip
     return done.stdout.strip()
 
@@ -49,10 +59,12 @@ def push(repo: Path, remote: str, branch: str, local: Path, message: str) -> str
         "README.md": history.readme(history.parse(text, str(local))),
         "dvc.yaml": history.DVC_YAML,
     }
-    entries = "".join(f"100644 blob {_blob(repo, body)}\t{name}\n" for name, body in files.items())
-    tree = subprocess.run(
-        ["git", "mktree"], cwd=repo, input=entries, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    # An empty DVC project (`.dvc/config`), so `dvc plots show` works on a checkout of it.
+    plots = _tree(repo, {f"{history.TEMPLATE}.json": history.months_template()})
+    dvc_dir = _tree(
+        repo, {"config": "", ".gitignore": "/config.local\n/tmp\n/cache\n"}, {"plots": plots}
+    )
+    tree = _tree(repo, files, {".dvc": dvc_dir})
     parent = fetch(repo, remote, branch)
     if parent and git(repo, "rev-parse", f"{parent}^{{tree}}").strip() == tree:
         return None

@@ -99,7 +99,8 @@ class Check:
     prediction_drift: dict[str, Any] | None
 
     def to_json(self) -> dict[str, Any]:
-        return _rounded(asdict(self))
+        rounded: dict[str, Any] = _rounded(asdict(self))
+        return rounded
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> Self:

@@ -8,8 +8,10 @@ row, so a weekly schedule on a monthly clock keeps one point per month.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -130,16 +132,27 @@ def readme(rows: Sequence[Row]) -> str:
     return "\n".join(parts) + "\n"
 
 
-# `dvc plots show` on the history branch: AUC and drift share over the checked months.
+# `dvc plots show` on the history branch: AUC and drift share over the checked months, drawn
+# with DVC's "simple" line template on a time axis (its own x axis is numeric: "2013-07" would
+# not plot), saved on the branch as .dvc/plots/months.json.
+TEMPLATE = "months"
 DVC_YAML = f"""plots:
   - ROC AUC per month:
-      template: linear
+      template: {TEMPLATE}
       x: month
       y:
         {FILE}: [roc_auc, test_roc_auc]
   - Drift share per month:
-      template: linear
+      template: {TEMPLATE}
       x: month
       y:
         {FILE}: drifted_share
 """
+
+
+def months_template() -> str:
+    from dvc_render.vega_templates import SimpleLinearTemplate
+
+    content = copy.deepcopy(SimpleLinearTemplate.DEFAULT_CONTENT)
+    content["encoding"]["x"]["type"] = "temporal"
+    return json.dumps(content, indent=2) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contrail import months
 from contrail.metrics import Evaluation
 from contrail.monitor.check import Check
 from contrail.monitor.policy import Decision
@@ -120,7 +121,5 @@ def pull_request(
 
 
 def _month_before(decision: Decision) -> str:
-    from contrail import months
-
     assert decision.end is not None
     return months.name(months.index(decision.end) - 1)

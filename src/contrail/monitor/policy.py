@@ -75,7 +75,8 @@ def decide(
         return Decision(
             False, f"{check.month} is inside the training window (ends {data.end}): no news", ""
         )
-    reasons, fine = [], []
+    reasons: list[str] = []
+    fine: list[str] = []
     model, perf = check.model, check.performance
     if perf is None or perf.labelled_rows < policy.min_labelled_rows:
         labelled = perf.labelled_rows if perf else 0

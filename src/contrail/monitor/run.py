@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 from contrail import months, paths
 from contrail.data import schema
 from contrail.drift import drift_scores, score_drift
-from contrail.features import LABEL, feature_table
+from contrail.features import build_features, delay_label
 from contrail.io import read_json, read_parquet, write_json, write_text
 from contrail.metrics import Evaluation
 from contrail.model import PIPELINE_FILE, TrainedModel
@@ -65,19 +66,22 @@ def check(params: Params) -> Check:
     facts = model_facts(model)
     with step("read production data"):
         data = production.load(params)
-    base = {"month": data.month, "source": data.source, "rows": len(data.raw), "model": facts}
+    checked = partial(Check, data.month, data.source, len(data.raw), facts)
     with step(f"validate {len(data.raw):,} rows of {data.month}"):
         # Outcomes arrive late: missing labels are "not measured yet", never a broken feed.
         contract = [c for c in data.columns if c != schema.ARRIVAL]
-        _, problems = schema.validate(data.raw, params.validation, only=contract)
+        # Too few flights is the policy's call (`retrain.min_rows`), not a broken feed.
+        limits = params.validation.model_copy(update={"min_rows": 1})
+        _, problems = schema.validate(data.raw, limits, only=contract)
     if problems:
         lines = [problem.line() for problem in problems]
-        return Check(**base, problems=lines, performance=None, drift=None, prediction_drift=None)
+        return checked(problems=lines, performance=None, drift=None, prediction_drift=None)
     with step("features and scores"):
-        table = feature_table(data.raw, model.card.features, params.target.delay_minutes)
+        table = build_features(data.raw, model.card.features)
         p = model.predict_proba(table)
-    labelled = table[LABEL].notna().to_numpy()
-    y = table.loc[labelled, LABEL].to_numpy(dtype=int)
+    label = delay_label(data.raw, params.target.delay_minutes)
+    labelled = label.notna().to_numpy()
+    y = label[labelled].to_numpy(dtype=int)
     performance = None
     if len(np.unique(y)) == 2:
         with step(f"performance on {len(y):,} flights with an outcome"):
@@ -92,10 +96,9 @@ def check(params: Params) -> Check:
             min(len(reference), REFERENCE_SCORE_ROWS), random_state=params.seed
         )
         prediction_drift = score_drift(model.predict_proba(sample), p, params.drift.threshold)
-    return Check(
-        **base, problems=[], performance=performance, drift=drift,
-        prediction_drift=prediction_drift,
-    )  # fmt: skip
+    return checked(
+        problems=[], performance=performance, drift=drift, prediction_drift=prediction_drift
+    )
 
 
 def history_row(check: Check, decision: Decision) -> history.Row:

@@ -1,0 +1,98 @@
+"""The scheduled monitor workflow's shape: triggers, no races, least privilege per job, and
+every step a `make` target or `contrail` command that exists. (Pins, `permissions: {}` and
+expression-free `run:` lines are checked for every workflow in tests/report/test_workflows.py.)"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from typer.testing import CliRunner
+
+from contrail.cli import app
+
+PROJECT = Path(__file__).resolve().parents[2]
+WORKFLOW = PROJECT / ".github" / "workflows" / "monitor.yml"
+CREDENTIAL_HELPER = "credential.https://github.com.helper"
+
+
+def workflow() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+    loaded["on"] = loaded.pop(True)  # YAML 1.1 reads `on` as True
+    return loaded
+
+
+def commands(job: dict[str, Any]) -> list[str]:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def test_it_runs_weekly_and_on_demand_and_two_runs_never_race() -> None:
+    loaded = workflow()
+    (schedule,) = loaded["on"]["schedule"]
+    minute, hour, day, month, weekday = schedule["cron"].split()
+    assert (day, month) == ("*", "*") and weekday.isdigit()  # once a week
+    assert "workflow_dispatch" in loaded["on"]
+    assert loaded["concurrency"] == {"group": "monitor", "cancel-in-progress": False}
+
+
+def test_write_permissions_only_where_something_is_written() -> None:
+    jobs = workflow()["jobs"]
+    assert jobs["monitor"]["permissions"] == {"contents": "read"}
+    assert jobs["history"]["permissions"] == {"contents": "write"}
+    assert jobs["retrain"]["permissions"] == {
+        "contents": "write",
+        "pull-requests": "write",
+        "actions": "write",
+    }
+    # The job that runs the pipeline on production data holds no write token.
+    assert "make monitor" in commands(jobs["monitor"])
+    assert "make monitor" not in commands(jobs["history"]) + commands(jobs["retrain"])
+
+
+def test_steps_follow_the_issue_order_and_retraining_runs_only_on_yes() -> None:
+    jobs = workflow()["jobs"]
+    monitor = commands(jobs["monitor"])
+    assert monitor.index("contrail history pull") < monitor.index("make monitor")
+    uploads = [s for s in jobs["monitor"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert uploads[0]["if"] == "${{ !cancelled() }}"
+    assert "reports/monitor.md" in uploads[0]["with"]["path"]
+    assert jobs["monitor"]["outputs"]["retrain"] == "${{ steps.monitor.outputs.retrain }}"
+    assert jobs["retrain"]["if"] == "${{ needs.monitor.outputs.retrain == 'true' }}"
+    retrain = commands(jobs["retrain"])
+    assert retrain.index("make retrain") < retrain.index(
+        next(c for c in retrain if c.startswith("contrail retrain publish"))
+    )
+    assert commands(jobs["history"])[-1] == "contrail history push"
+
+
+def test_tokens_reach_git_only_in_the_steps_that_push_or_read_a_branch() -> None:
+    for job_id, job in workflow()["jobs"].items():
+        assert CREDENTIAL_HELPER not in str(job.get("env", {})), job_id
+        for step in job["steps"]:
+            env = step.get("env", {})
+            if env.get("GIT_CONFIG_KEY_0") == CREDENTIAL_HELPER:
+                assert step["run"].startswith(("contrail history", "contrail retrain publish"))
+            elif "run" in step:
+                assert "GITHUB_TOKEN" not in env, (job_id, step["run"])
+    publish = next(
+        s for s in workflow()["jobs"]["retrain"]["steps"] if "publish" in s.get("run", "")
+    )
+    # REPO_TOKEN, when set, replaces GITHUB_TOKEN and makes the dispatch unnecessary.
+    assert publish["env"]["GITHUB_TOKEN"] == "${{ secrets.REPO_TOKEN || github.token }}"
+    assert publish["env"]["CONTRAIL_DISPATCH_REPORT"] == "${{ secrets.REPO_TOKEN == '' }}"
+
+
+def test_every_command_the_workflow_runs_exists() -> None:
+    targets = set(re.findall(r"^([a-z][a-z0-9-]*):", (PROJECT / "Makefile").read_text(), re.M))
+    runner = CliRunner()
+    for job in workflow()["jobs"].values():
+        for command in commands(job):
+            words = command.split()
+            if words[0] == "make":
+                assert words[1] in targets, command
+            else:
+                subcommand = [w for w in words[1:] if not w.startswith("-")][:2]
+                result = runner.invoke(app, [*subcommand, "--help"])
+                assert result.exit_code == 0, (command, result.output)
