@@ -41,15 +41,15 @@ def load(params: Params) -> Production:
         table, source = _logged_flights(Path(monitor.source), monitor.outcomes), monitor.source
     else:
         table, source = sources.read_file(Path(monitor.source), "monitor.source"), monitor.source
+    if table.empty:
+        raise ProductionDataError(f"{source} has no flights (an empty log or file)")
     if not {"year", "month"} <= set(table.columns):
         raise ProductionDataError(f"{source} has no year/month columns")
     month_of_row = months.of(table)
     if monitor.clock == "simulated":
         month = params.data.current_index
-    elif month_of_row.notna().any():
-        month = int(month_of_row.max())
     else:
-        raise ProductionDataError(f"{source} has no rows")
+        month = int(month_of_row.max())
     rows = table[month_of_row == month].reset_index(drop=True)
     if rows.empty:
         raise ProductionDataError(
