@@ -31,7 +31,7 @@ def commands(job: dict[str, Any]) -> list[str]:
 def test_it_runs_weekly_and_on_demand_and_two_runs_never_race() -> None:
     loaded = workflow()
     (schedule,) = loaded["on"]["schedule"]
-    minute, hour, day, month, weekday = schedule["cron"].split()
+    _minute, _hour, day, month, weekday = schedule["cron"].split()
     assert (day, month) == ("*", "*") and weekday.isdigit()  # once a week
     assert "workflow_dispatch" in loaded["on"]
     assert loaded["concurrency"] == {"group": "monitor", "cancel-in-progress": False}

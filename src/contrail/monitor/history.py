@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from contrail.report.mermaid import _num
-
 FILE = "history.csv"
 
 
@@ -49,7 +47,13 @@ def parse(text: str, source: str = FILE) -> list[Row]:
     expected = [f.name for f in fields(Row)]
     if text.strip() and reader.fieldnames != expected:
         raise ValueError(f"{source}: columns {reader.fieldnames} are not {expected}")
-    return [Row(**{k: _value(k, v) for k, v in record.items()}) for record in reader]
+    rows = []
+    for line, record in enumerate(reader, start=2):
+        try:
+            rows.append(Row(**{k: _value(k, v) for k, v in record.items()}))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}, line {line}: {exc}") from None
+    return rows
 
 
 def _value(key: str, text: str) -> Any:
@@ -82,26 +86,27 @@ def _cell(value: Any) -> str:
 
 
 def upsert(rows: Sequence[Row], row: Row) -> list[Row]:
-    """`rows` with `row` in month order, replacing the row of the same month and model."""
+    """`rows` with `row` in month order, replacing the row of the same month and model; within
+    a month, rows stay in the order they were checked (the newest last)."""
     kept = [r for r in rows if (r.month, r.model_version) != (row.month, row.model_version)]
-    return sorted([*kept, row], key=lambda r: (r.month, r.model_version))
+    return sorted([*kept, row], key=lambda r: r.month)
+
+
+def _chart(title: str, y_label: str, months: Sequence[str], series: list[list[float]]) -> str:
+    labels = ", ".join(f'"{month}"' for month in months)
+    lines = [f"    line [{', '.join(f'{v:.4f}' for v in values)}]" for values in series]
+    return "\n".join(
+        ["```mermaid", "xychart-beta", f'    title "{title}"', f"    x-axis [{labels}]",
+         f'    y-axis "{y_label}" 0 --> 1', *lines, "```"]
+    )  # fmt: skip
 
 
 def readme(rows: Sequence[Row]) -> str:
-    """The history branch's README: the latest row per month as two Mermaid line charts."""
+    """The history branch's README: the latest row per month as two Mermaid line charts (the
+    AUC chart over the months that have outcomes: Mermaid draws numbers only)."""
     latest = {row.month: row for row in rows}
     ordered = [latest[m] for m in sorted(latest)]
-    labels = ", ".join(f'"{row.month}"' for row in ordered)
-
-    def chart(title: str, y_label: str, series: list[list[float]]) -> str:
-        lines = [f"    line [{', '.join(_num(v) for v in values)}]" for values in series]
-        return "\n".join(
-            ["```mermaid", "xychart-beta", f'    title "{title}"', f"    x-axis [{labels}]",
-             f'    y-axis "{y_label}" 0 --> 1', *lines, "```"]
-        )  # fmt: skip
-
-    nan = float("nan")
-    auc = [row.roc_auc if row.roc_auc is not None else nan for row in ordered]
+    measured = [(row, row.roc_auc) for row in ordered if row.roc_auc is not None]
     parts = [
         "# Monitor history",
         "",
@@ -109,16 +114,27 @@ def readme(rows: Sequence[Row]) -> str:
         "row per checked month and model. `dvc plots show` draws the same from dvc.yaml.",
         "",
     ]
-    if ordered:
+    if measured:
         parts += [
             "ROC AUC per production month (first line) and the model's own test-month AUC "
             "(second line):",
             "",
-            chart("ROC AUC", "ROC AUC", [auc, [row.test_roc_auc for row in ordered]]),
+            _chart(
+                "ROC AUC", "ROC AUC", [row.month for row, _ in measured],
+                [[auc for _, auc in measured], [row.test_roc_auc for row, _ in measured]],
+            ),
             "",
+        ]  # fmt: skip
+    if ordered:
+        parts += [
             "Share of features that drifted, per production month:",
             "",
-            chart("Drift share", "share", [[row.drifted_share for row in ordered]]),
+            _chart(
+                "Drift share",
+                "share",
+                [row.month for row in ordered],
+                [[row.drifted_share for row in ordered]],
+            ),
             "",
             "| month | model | flights | ROC AUC | drift share | retrain | reason |",
             "|---|---|---|---|---|---|---|",
@@ -151,7 +167,7 @@ DVC_YAML = f"""plots:
 
 
 def months_template() -> str:
-    from dvc_render.vega_templates import SimpleLinearTemplate
+    from dvc_render.vega_templates import SimpleLinearTemplate  # type: ignore[import-untyped]  # dvc-render: no py.typed
 
     content = copy.deepcopy(SimpleLinearTemplate.DEFAULT_CONTENT)
     content["encoding"]["x"]["type"] = "temporal"

@@ -46,10 +46,8 @@ def load(params: Params) -> Production:
     if not {"year", "month"} <= set(table.columns):
         raise ProductionDataError(f"{source} has no year/month columns")
     month_of_row = months.of(table)
-    if monitor.clock == "simulated":
-        month = params.data.current_index
-    else:
-        month = int(month_of_row.max())
+    latest = monitor.clock == "latest"
+    month = int(month_of_row.max()) if latest else params.data.current_index
     rows = table[month_of_row == month].reset_index(drop=True)
     if rows.empty:
         raise ProductionDataError(
