@@ -97,7 +97,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="contrail-bench-monitor-") as tmp:
         workdir = Path(tmp)
         build(workdir, args.rows)
-        print(f"{args.rows:,} production rows vs {args.rows:,} reference rows, {os.cpu_count()} cores")
+        print(
+            f"{args.rows:,} production rows vs {args.rows:,} reference rows, {os.cpu_count()} cores"
+        )
         seconds, peak, log = timed(workdir, "contrail", "monitor")
         print(f"contrail monitor      {seconds:6.1f} s  peak {peak:6.0f} MB")
         print("\n".join(f"    {line}" for line in log.splitlines() if line.startswith("  ")))
