@@ -7,6 +7,7 @@ link to it, and an unchanged branch does nothing at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,11 @@ def branch_name(artifact: str, end: str) -> str:
 
 
 def target_of(branch: str, artifact: str) -> str | None:
-    """The end month a retraining branch of `artifact` targets; None for any other branch."""
+    """The end month a retraining branch of `artifact` targets; None for any other branch
+    (another artifact's, whose name `artifact` may prefix, or a person's `...-2013-07-fix`)."""
     prefix = f"retrain/{artifact}-"
-    return branch[len(prefix) :] if branch.startswith(prefix) else None
+    target = branch[len(prefix) :] if branch.startswith(prefix) else ""
+    return target if re.fullmatch(r"\d{4}-\d{2}", target) else None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ because pushes and PRs made with GITHUB_TOKEN start no workflow.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,15 +53,31 @@ def artifact_name(repo: Path) -> str:
     return str(next(iter(artifacts)))
 
 
+# A scalar as written in YAML: quoted, or plain up to a comment, a comma or a closing brace.
+_SCALAR = re.compile(r"""("[^"]*"|'[^']*'|[^\s#,}]+)""")
+
+
 def move_window(params_file: Path, start: str, end: str) -> None:
-    """Set data.start/data.end, keeping every comment and the rest of the file as it is."""
-    editor = YAML()
-    editor.preserve_quotes = True
-    editor.width = 4096
-    document = editor.load(params_file.read_text())
-    document["data"]["start"], document["data"]["end"] = start, end
-    with params_file.open("w") as handle:
-        editor.dump(document, handle)
+    """Set data.start/data.end in place: only those two values change, every other byte of the
+    file (comments, quoting, wrapped lists, `null`s) stays, so the PR's diff is the window.
+
+    ruamel.yaml finds where each value is written; dumping its whole document instead would
+    rewrap long flow lists and write `null` as nothing."""
+    text = params_file.read_text()
+    data = YAML().load(text)["data"]
+    lines = text.split("\n")
+    for key, value in (("start", start), ("end", end)):
+        line, column = data.lc.value(key)
+        written = _SCALAR.match(lines[line], column)
+        if written is None:
+            raise RetrainError(f"{params_file}: cannot read data.{key} on line {line + 1}")
+        quote = written[1][0] if written[1][0] in "\"'" else ""
+        lines[line] = lines[line][:column] + f"{quote}{value}{quote}" + lines[line][written.end() :]
+    edited = "\n".join(lines)
+    moved = YAML(typ="safe").load(edited)["data"]
+    if (str(moved["start"]), str(moved["end"])) != (start, end):
+        raise RetrainError(f"{params_file}: could not set data.start/data.end to {start}/{end}")
+    params_file.write_text(edited)
 
 
 def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
@@ -114,9 +131,7 @@ def publish(
     ]
     plan = pulls.plan(open_pulls, prepared.branch, artifact, prepared.changed)
     if plan.noop:
-        return [
-            f"{prepared.branch} is unchanged and PR #{plan.update.number} is open: nothing to do"
-        ]  # type: ignore[union-attr]
+        return [f"{prepared.branch} is unchanged and its PR is open: nothing to do"]
     done = []
     if prepared.changed:
         git(repo, "push", "--quiet", "--force", remote, f"HEAD:refs/heads/{prepared.branch}")
