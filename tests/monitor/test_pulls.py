@@ -81,7 +81,13 @@ def test_plan_closes_older_targets_of_the_same_artifact_only():
     ]
     ours = pull(8, "retrain/flight-delay-2013-07")
     result = plan([*older, *others, ours], ours.branch, ARTIFACT, changed=True)
-    assert result == Plan(ours, tuple(older), True)
+    assert result == Plan(ours, tuple(older), True, newer=others[0])
+
+
+def test_plan_sends_nothing_while_a_newer_window_has_an_open_pr():
+    newer = pull(3, "retrain/flight-delay-2013-09")
+    result = plan([newer], "retrain/flight-delay-2013-07", ARTIFACT, changed=True)
+    assert result.newer == newer and result.noop
 
 
 def test_plan_orders_targets_across_a_year_boundary():
@@ -89,7 +95,7 @@ def test_plan_orders_targets_across_a_year_boundary():
     result = plan([december], "retrain/flight-delay-2014-01", ARTIFACT, changed=True)
     assert result.close == (december,)
     backwards = plan([pull(2, "retrain/flight-delay-2014-01")], december.branch, ARTIFACT, True)
-    assert backwards.close == ()
+    assert backwards.close == () and backwards.newer == pull(2, "retrain/flight-delay-2014-01")
 
 
 def test_plan_closes_superseded_prs_even_when_the_branch_is_unchanged():

@@ -126,12 +126,25 @@ def split_window(table: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, p
         )
     # Every month must have flights: an empty test month leaves nothing to evaluate, an empty
     # training or current month silently changes what the model and the drift check see.
+    # Only a window that ends with the newest data (a retraining PR on real production data:
+    # the month after it has not happened yet) has no current month: the test month stands in.
     roles = {i: "training month" for i in range(data.start_index, data.test_index)}
-    roles |= {data.test_index: "test month", data.current_index: "current month"}
+    roles |= {data.test_index: "test month"}
+    newest = int(month.max())
+    if newest > data.test_index:
+        roles |= {data.current_index: "current month"}
     present = set(month.unique())
     absent = [f"{months.name(i)} ({role})" for i, role in roles.items() if i not in present]
     if absent:
         raise SourceError(f"data.source {data.source} has no rows for {', '.join(absent)}")
     window = table[(month >= data.start_index) & (month <= data.test_index)]
-    current = table[month == data.current_index]
+    if newest > data.test_index:
+        current = table[month == data.current_index]
+    else:
+        log.warning(
+            "data.source %s ends with the window's test month %s: the drift stage compares "
+            "it (instead of %s, which has no data yet) with the training months",
+            data.source, data.end, data.current_month,
+        )  # fmt: skip
+        current = table[month == data.test_index]
     return window.reset_index(drop=True), current.reset_index(drop=True)

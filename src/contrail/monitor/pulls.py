@@ -46,10 +46,14 @@ class Plan:
     close: tuple[Pull, ...]
     # Whether the branch changed (pushed): only then is anything sent at all.
     changed: bool
+    # An open retraining PR for a newer window: this older target is stale, nothing is sent.
+    newer: Pull | None = None
 
     @property
     def noop(self) -> bool:
-        return not self.changed and self.update is not None and not self.close
+        return self.newer is not None or (
+            not self.changed and self.update is not None and not self.close
+        )
 
 
 def plan(open_pulls: Sequence[Pull], branch: str, artifact: str, changed: bool) -> Plan:
@@ -57,9 +61,7 @@ def plan(open_pulls: Sequence[Pull], branch: str, artifact: str, changed: bool) 
     if target is None:
         raise ValueError(f"{branch} is not a retraining branch of {artifact}")
     ours = next((p for p in open_pulls if p.branch == branch), None)
-    older = tuple(
-        p
-        for p in open_pulls
-        if p.branch != branch and (t := target_of(p.branch, artifact)) is not None and t < target
-    )
-    return Plan(ours, older, changed)
+    targets = {p: target_of(p.branch, artifact) for p in open_pulls if p.branch != branch}
+    older = tuple(p for p, t in targets.items() if t is not None and t < target)
+    newer = next((p for p, t in targets.items() if t is not None and t > target), None)
+    return Plan(ours, older, changed, newer)

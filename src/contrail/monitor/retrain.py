@@ -130,6 +130,9 @@ def publish(
         if any(label["name"] == pulls.LABEL for label in p.get("labels", []))
     ]
     plan = pulls.plan(open_pulls, prepared.branch, artifact, prepared.changed)
+    if plan.newer is not None:
+        return [f"PR #{plan.newer.number} ({plan.newer.branch}) retrains on a newer window: "
+                f"nothing to do for {prepared.branch}"]  # fmt: skip
     if plan.noop:
         return [f"{prepared.branch} is unchanged and its PR is open: nothing to do"]
     done = []
