@@ -18,7 +18,6 @@ from typing import Any
 
 import fsspec
 import numpy as np
-import pandas as pd
 import pytest
 from serving_support import as_flights
 

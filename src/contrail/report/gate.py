@@ -117,6 +117,7 @@ def parse_labels(text: str) -> list[str]:
 
 # --- GitHub: the labels a pull request has now, and re-running the gate job ---------------
 
+
 @dataclass(frozen=True)
 class PullRequest:
     number: int
