@@ -61,11 +61,11 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
         frame.to_parquet(tmp, index=False)
 
 
-def read_parquet(path: Path) -> pd.DataFrame:
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run the stages before it (`dvc repro`)")
     try:
-        return pd.read_parquet(path)
+        return pd.read_parquet(path, columns=columns)
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise UnreadableFile(
             f"{path} cannot be read ({type(exc).__name__}: {exc}); "

@@ -202,6 +202,7 @@ class MonitorParams(Section):
     outcomes: str | None
     clock: Literal["simulated", "latest"]
     bootstrap_samples: int = Field(ge=50)
+    max_scored_rows: int = Field(ge=1000)
 
     @field_validator("source", "outcomes")
     @classmethod

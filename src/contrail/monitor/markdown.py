@@ -45,6 +45,13 @@ def monitor_page(check: Check, decision: Decision) -> str:
         lines += ["## Data validation: failed", "", *(f"- {p}" for p in check.problems), ""]
         return "\n".join(lines)
     lines += ["## Performance", "", *_performance_rows(check), ""]
+    if check.scored_rows is not None and check.scored_rows < check.rows:
+        lines += [
+            f"Performance and prediction drift on a seeded random sample of "
+            f"{check.scored_rows:,} of the {check.rows:,} flights (`monitor.max_scored_rows`); "
+            "feature drift on all of them.",
+            "",
+        ]
     if check.drift is not None:
         drift = check.drift
         lines += [

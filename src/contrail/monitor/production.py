@@ -48,7 +48,9 @@ def load(params: Params) -> Production:
     month_of_row = months.of(table)
     latest = monitor.clock == "latest"
     month = int(month_of_row.max()) if latest else params.data.current_index
-    rows = table[month_of_row == month].reset_index(drop=True)
+    in_month = (month_of_row == month).to_numpy()
+    # A million-row month is most of the memory: no copy when every row is in it.
+    rows = table if in_month.all() else table[in_month].reset_index(drop=True)
     if rows.empty:
         raise ProductionDataError(
             f"{source} has no flights in {months.name(month)}, the month after the training "
