@@ -1,27 +1,10 @@
 """Drift summary: one row per compared feature, Evidently's verdict, calendar excluded."""
 
 import numpy as np
-import pandas as pd
 import pytest
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import wasserstein_distance
+from drift_reference import drift_score
 
 from contrail.drift import run_drift
-
-
-def drift_score(reference: pd.Series, current: pd.Series, numeric: bool) -> float:
-    """The configured methods from their definitions: Wasserstein distance in units of the
-    reference's standard deviation (numeric), Jensen-Shannon distance of the category shares
-    (categorical). Missing values are not compared."""
-    reference, current = reference.dropna(), current.dropna()
-    if numeric:
-        return wasserstein_distance(reference, current) / max(float(np.std(reference)), 1e-3)
-    categories = sorted(set(reference) | set(current))
-    shares = [
-        s.value_counts(normalize=True).reindex(categories, fill_value=0)
-        for s in (reference, current)
-    ]
-    return float(jensenshannon(*shares))
 
 
 def test_summary_covers_compared_features_and_excludes_calendar(feature_tables, params):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "code"))
+from drift_reference import drift_score
 from monitor_project import write_project
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import rankdata, wasserstein_distance
+from scipy.stats import rankdata
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from typer.testing import CliRunner
 
@@ -151,20 +154,6 @@ def plain_interval(
     auc = np.quantile(np.concatenate(aucs), [0.025, 0.975])
     brier = np.quantile(np.concatenate(briers), [0.025, 0.975])
     return (float(auc[0]), float(auc[1])), (float(brier[0]), float(brier[1]))
-
-
-def drift_score(reference: pd.Series, current: pd.Series, numeric: bool) -> float:
-    """Wasserstein distance in reference standard deviations (numeric), Jensen-Shannon
-    distance of category shares (categorical); missing values not compared."""
-    reference, current = reference.dropna(), current.dropna()
-    if numeric:
-        return wasserstein_distance(reference, current) / max(float(np.std(reference)), 1e-3)
-    categories = sorted(set(reference) | set(current))
-    shares = [
-        s.value_counts(normalize=True).reindex(categories, fill_value=0)
-        for s in (reference, current)
-    ]
-    return float(jensenshannon(*shares))
 
 
 @pytest.fixture(scope="module")
