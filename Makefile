@@ -91,7 +91,7 @@ gate: setup ## Fail with a one-line reason if the workspace's model may not repl
 # PR record exactly which data they used.
 # ------------------------------------------------------------------------------------------------
 update-imports: setup ## `dvc update` every import (.dvc file) under data/production/ and data/source/
-	@imports=$$(find data/production data/source -name '*.dvc' 2>/dev/null | sort); \
+	@imports=$$( { find data/production data/source -name '*.dvc' 2>/dev/null || true; } | sort); \
 	if [ -n "$$imports" ]; then dvc update $$imports; else echo "update-imports: no DVC imports"; fi
 
 monitor: update-imports ## `contrail monitor` on fresh production data: report, history row, decision

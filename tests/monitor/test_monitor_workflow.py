@@ -5,6 +5,7 @@ expression-free `run:` lines are checked for every workflow in tests/report/test
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,14 @@ def test_every_command_the_workflow_runs_exists() -> None:
                 subcommand = [w for w in words[1:] if not w.startswith("-")][:2]
                 result = runner.invoke(app, [*subcommand, "--help"])
                 assert result.exit_code == 0, (command, result.output)
+
+
+def test_refreshing_imports_succeeds_when_there_is_no_production_folder(tmp_path) -> None:
+    # A fresh fork has no data/production/: `make monitor`'s first step must not fail there.
+    (tmp_path / "Makefile").write_text((PROJECT / "Makefile").read_text())
+    done = subprocess.run(
+        ["make", "--no-print-directory", "--old-file=setup", "update-imports"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("update-imports: no DVC imports")
