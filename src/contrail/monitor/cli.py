@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from contrail.errors import unexpected
+from contrail.monitor import HISTORY, MONITOR_MD
 
 monitor_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 history_app = typer.Typer(
@@ -28,9 +29,7 @@ monitor_app.add_typer(history_app)
 monitor_app.add_typer(retrain_app)
 
 ParamsOption = typer.Option(Path("params.yaml"), "--params", help="Parameters file.")
-HistoryOption = typer.Option(
-    Path("reports/monitor-history.csv"), "--history", help="Local copy of the history CSV."
-)
+HistoryOption = typer.Option(HISTORY, "--history", help="Local copy of the history CSV.")
 GitHubOutputOption = typer.Option(
     None, "--github-output", envvar="GITHUB_OUTPUT", help="Append key=value outputs here."
 )
@@ -67,7 +66,6 @@ def monitor(
     from contrail.io import UnreadableFile
     from contrail.metrics import MetricsFormatError
     from contrail.monitor.production import ProductionDataError
-    from contrail.monitor.run import MONITOR_MD
     from contrail.monitor.run import monitor as run_monitor
     from contrail.params import ParamsError, load_params
 

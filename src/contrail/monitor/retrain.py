@@ -24,13 +24,11 @@ from contrail import paths
 from contrail.github import GitHub
 from contrail.io import read_json, write_json, write_text
 from contrail.metrics import Evaluation
+from contrail.monitor import MONITOR_JSON, RETRAIN_BODY, RETRAIN_JSON, markdown, pulls
 from contrail.monitor import branch as branch_io
-from contrail.monitor import markdown, pulls
-from contrail.monitor.run import MONITOR_JSON, Outcome
+from contrail.monitor.run import Outcome
 from contrail.release.registry import git
 
-STATE = Path("reports/retrain.json")
-BODY = Path("reports/retrain_pr.md")
 REPORT_WORKFLOW = "pr-report.yml"
 
 
@@ -113,8 +111,8 @@ def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
     tree = git(repo, "rev-parse", "HEAD^{tree}")
     changed = remote_commit is None or git(repo, "rev-parse", f"{remote_commit}^{{tree}}") != tree
     prepared = Prepared(branch, title, decision.end, changed)
-    write_text(repo / BODY, body)
-    write_json(repo / STATE, asdict(prepared))
+    write_text(repo / RETRAIN_BODY, body)
+    write_json(repo / RETRAIN_JSON, asdict(prepared))
     return prepared
 
 
@@ -122,7 +120,7 @@ def publish(
     repo: Path, github: GitHub, base: str, remote: str = "origin", dispatch: bool = True
 ) -> list[str]:
     """Push, open or update the PR, close superseded ones, dispatch the report; what was done."""
-    prepared = Prepared(**read_json(repo / STATE))
+    prepared = Prepared(**read_json(repo / RETRAIN_JSON))
     artifact = artifact_name(repo)
     open_pulls = [
         pulls.Pull.from_api(p)
@@ -139,7 +137,7 @@ def publish(
     if prepared.changed:
         git(repo, "push", "--quiet", "--force", remote, f"HEAD:refs/heads/{prepared.branch}")
         done.append(f"pushed {prepared.branch}")
-    body = (repo / BODY).read_text()
+    body = (repo / RETRAIN_BODY).read_text()
     if plan.update is None:
         created = github.call(
             "POST", "pulls",

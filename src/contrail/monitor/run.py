@@ -3,7 +3,6 @@ report, the JSON the retraining step reads, and the history row."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -18,18 +17,13 @@ from contrail.features import build_features, delay_label
 from contrail.io import read_json, read_parquet, write_json, write_text
 from contrail.metrics import Evaluation
 from contrail.model import PIPELINE_FILE, TrainedModel
-from contrail.monitor import history, markdown, production
+from contrail.monitor import HISTORY, MONITOR_JSON, MONITOR_MD, history, markdown, production
 from contrail.monitor.check import Check, ModelFacts, measure
 from contrail.monitor.policy import Decision, decide
 from contrail.params import Params
 from contrail.serving.package import file_md5
 from contrail.stages import step
 
-log = logging.getLogger("contrail")
-
-MONITOR_JSON = Path("reports/monitor.json")
-MONITOR_MD = Path("reports/monitor.md")
-HISTORY = Path("reports/monitor-history.csv")
 # Prediction drift compares production scores with the model's scores on this many training
 # rows (a fixed sample): scoring a million reference rows again would double the run time.
 REFERENCE_SCORE_ROWS = 20_000
