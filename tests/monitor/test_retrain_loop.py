@@ -163,7 +163,7 @@ def test_publish_exits_2_with_one_line_when_github_refuses(tmp_path):
     run(repo, "git", "commit", "-qm", "main")
     run(repo, "git", "remote", "add", "origin", str(origin))
     (repo / "reports").mkdir()
-    state = {"branch": "retrain/flight-delay-2013-07", "title": "Retrain", "target": "2013-07"}
+    state = {"branch": "retrain/flight-delay-2013-07", "title": "Retrain"}
     (repo / "reports/retrain.json").write_text(json.dumps({**state, "changed": False}))
     (repo / "reports/retrain_pr.md").write_text("body\n")
     with FakeGitHub(origin=origin) as fake:

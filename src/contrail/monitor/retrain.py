@@ -17,7 +17,6 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
 from ruamel.yaml import YAML
 
 from contrail import paths
@@ -27,6 +26,7 @@ from contrail.metrics import Evaluation
 from contrail.monitor import MONITOR_JSON, RETRAIN_BODY, RETRAIN_JSON, markdown, pulls
 from contrail.monitor import branch as branch_io
 from contrail.monitor.run import Outcome
+from contrail.release.decide import ARTIFACT
 from contrail.release.registry import git
 
 REPORT_WORKFLOW = "pr-report.yml"
@@ -40,15 +40,7 @@ class RetrainError(RuntimeError):
 class Prepared:
     branch: str
     title: str
-    target: str
     changed: bool
-
-
-def artifact_name(repo: Path) -> str:
-    artifacts = yaml.safe_load((repo / "dvc.yaml").read_text()).get("artifacts") or {}
-    if len(artifacts) != 1:
-        raise RetrainError("dvc.yaml must declare exactly one artifact (the model)")
-    return str(next(iter(artifacts)))
 
 
 # A scalar as written in YAML: quoted, or plain up to a comment, a comma or a closing brace.
@@ -93,8 +85,7 @@ def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
     ]
     if dirty:
         raise RetrainError(f"uncommitted changes to {', '.join(dirty)}: commit or stash them")
-    artifact = artifact_name(repo)
-    branch = pulls.branch_name(artifact, decision.end)
+    branch = pulls.branch_name(ARTIFACT, decision.end)
     git(repo, "checkout", "--quiet", "-B", branch)
     move_window(repo / "params.yaml", decision.start, decision.end)
     repro = subprocess.run(["dvc", "repro"], cwd=repo)
@@ -104,13 +95,13 @@ def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
             f"{repro.returncode}): nothing was committed; branch {branch} has the edited params"
         )
     new = Evaluation.from_json(read_json(repo / paths.METRICS), str(paths.METRICS))
-    title, body = markdown.pull_request(outcome.check, decision, new, artifact)
+    title, body = markdown.pull_request(outcome.check, decision, new, ARTIFACT)
     git(repo, "add", "--update")
     git(repo, "commit", "--quiet", "-m", title, "-m", decision.line())
     remote_commit = branch_io.fetch(repo, remote, branch)
     tree = git(repo, "rev-parse", "HEAD^{tree}")
     changed = remote_commit is None or git(repo, "rev-parse", f"{remote_commit}^{{tree}}") != tree
-    prepared = Prepared(branch, title, decision.end, changed)
+    prepared = Prepared(branch, title, changed)
     write_text(repo / RETRAIN_BODY, body)
     write_json(repo / RETRAIN_JSON, asdict(prepared))
     return prepared
@@ -121,13 +112,12 @@ def publish(
 ) -> list[str]:
     """Push, open or update the PR, close superseded ones, dispatch the report; what was done."""
     prepared = Prepared(**read_json(repo / RETRAIN_JSON))
-    artifact = artifact_name(repo)
     open_pulls = [
         pulls.Pull.from_api(p)
         for p in github.call("GET", "pulls", {"state": "open", "per_page": "100"})
         if any(label["name"] == pulls.LABEL for label in p.get("labels", []))
     ]
-    plan = pulls.plan(open_pulls, prepared.branch, artifact, prepared.changed)
+    plan = pulls.plan(open_pulls, prepared.branch, ARTIFACT, prepared.changed)
     if plan.newer is not None:
         return [f"PR #{plan.newer.number} ({plan.newer.branch}) retrains on a newer window: "
                 f"nothing to do for {prepared.branch}"]  # fmt: skip

@@ -21,7 +21,7 @@ from contrail.monitor import HISTORY, MONITOR_JSON, MONITOR_MD, history, markdow
 from contrail.monitor.check import Check, ModelFacts, measure
 from contrail.monitor.policy import Decision, decide
 from contrail.params import Params
-from contrail.serving.package import file_md5
+from contrail.serving.package import file_md5, model_version
 from contrail.stages import step
 
 # Prediction drift compares production scores with the model's scores on this many training
@@ -46,7 +46,7 @@ class Outcome:
 def model_facts(model: TrainedModel) -> ModelFacts:
     evaluation = Evaluation.from_json(read_json(paths.METRICS), str(paths.METRICS))
     return ModelFacts(
-        version=file_md5(paths.MODEL_DIR / PIPELINE_FILE)[:16],
+        version=model_version(file_md5(paths.MODEL_DIR / PIPELINE_FILE)),
         train_start=model.card.train_start,
         train_end=model.card.train_end,
         test_month=months.name(months.index(model.card.train_end) + 1),
@@ -60,8 +60,9 @@ def check(params: Params) -> Check:
     facts = model_facts(model)
     with step("read production data"):
         data = production.load(params)
-    checked = partial(Check, data.month, data.source, len(data.raw), facts)
-    with step(f"validate {len(data.raw):,} rows of {data.month}"):
+    rows = len(data.raw)
+    checked = partial(Check, data.month, data.source, rows, facts)
+    with step(f"validate {rows:,} rows of {data.month}"):
         # Outcomes arrive late: missing labels are "not measured yet", never a broken feed.
         contract = [c for c in data.columns if c != schema.ARRIVAL]
         # Too few flights is the policy's call (`retrain.min_rows`), not a broken feed.
@@ -70,7 +71,6 @@ def check(params: Params) -> Check:
     if problems:
         lines = [problem.line() for problem in problems]
         return checked(problems=lines, performance=None, drift=None, prediction_drift=None)
-    rows = len(data.raw)
     with step("features"):
         table = build_features(data.raw, model.card.features)
         label = delay_label(data.raw, params.target.delay_minutes).to_numpy(

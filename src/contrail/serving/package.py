@@ -49,6 +49,11 @@ class PackagingError(RuntimeError):
     """The model cannot be packaged; the message says what to run first."""
 
 
+def model_version(md5: str) -> str:
+    """The version the service reports for a model file with this md5 (its store tag's)."""
+    return md5[:16]
+
+
 def file_md5(path: Path) -> str:
     digest = hashlib.md5()
     with path.open("rb") as handle:
@@ -171,7 +176,7 @@ def import_model(
             f"{model_dir / PIPELINE_FILE} (md5 {md5}) is not the model {lock_path} records "
             f"(md5 {recorded}): run `dvc repro` or `dvc checkout` first"
         )
-    tag = f"{MODEL_NAME}:{md5[:16]}"
+    tag = f"{MODEL_NAME}:{model_version(md5)}"
     try:
         stored = bentoml.models.get(tag)
     except NotFound:

@@ -73,6 +73,7 @@ import numpy as np
 import pandas as pd
 
 from contrail.features import FEATURES, build_features
+from contrail.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -248,16 +249,8 @@ class LogStore:
 
     def put(self, path: Path) -> None:
         if self._folder is not None:
-            self._folder.mkdir(parents=True, exist_ok=True)
-            temporary = self._folder / f".{path.name}.{os.getpid()}.tmp"
-            try:
-                with path.open("rb") as source, temporary.open("wb") as copy:
-                    shutil.copyfileobj(source, copy)
-                    copy.flush()
-                    os.fsync(copy.fileno())
-                temporary.replace(self._folder / path.name)
-            finally:
-                temporary.unlink(missing_ok=True)
+            with atomic_path(self._folder / path.name) as temporary:
+                shutil.copyfile(path, temporary)
             return
         target = f"{self._root}/{path.name}"
         self._fs.put_file(str(path), target)
