@@ -4,7 +4,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-UV_VERSION := 0.13.9
+UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
 # A uv already on PATH is used as is; otherwise it is installed (pinned) into .tools/.
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 # Base revision for `make report`/`make gate`; the PR workflow sets BASE from the event.
 export BASE ?= main
 
-.PHONY: help setup setup-run run remote-plugin restore-outputs repro push test lint lint-workflows lock-check \
+.PHONY: help setup ci-setup run remote-plugin restore-outputs repro push test test-workflows lint lint-workflows lock-check \
 	bench-pipeline package serve bench-serve report gate clean update-imports monitor retrain bench-monitor
 
 help: ## List the targets
@@ -32,10 +32,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup: $(VENV)/.synced ## Create .venv exactly as uv.lock says (installs uv if missing)
 
-# CI jobs that only run the pipeline and the report set UV_NO_DEV=1 in their environment, so the
-# `setup` prerequisite of `repro`/`report` keeps this smaller install.
-setup-run: | $(UV) ## Like setup, without the dev group (linters, test tools): what CI's report jobs need
-	UV_NO_DEV=1 $(UV) sync --frozen
+# The shared setup of every workflow job (.github/actions/setup). Jobs that neither lint nor test
+# set UV_NO_DEV=1, so `setup` skips the dev group. Later steps run `contrail` directly: make puts
+# .venv/bin on PATH for its own recipes only, so it goes to the job's PATH too.
+ci-setup: setup ## CI: the locked environment (UV_NO_DEV=1: no dev group), .venv/bin on the job's GITHUB_PATH
+	@echo "$(VENV)/bin" >> "$$GITHUB_PATH"
 
 run: setup ## Run the whole pipeline (dvc repro) on the embedded data, then summarise
 	dvc repro
@@ -111,6 +112,11 @@ serve: setup ## Serve the current model on http://127.0.0.1:3000 (after `make ru
 
 test: setup ## Run the test suite
 	pytest
+
+# Each workflow executed for the events it handles: act in host mode against loopback stand-ins
+# (README, "Verifying the workflows locally"). Needs npm, podman, docker-registry and skopeo.
+test-workflows: setup ## Run the GitHub workflows for real under act, offline (tests/workflows)
+	pytest -m workflows tests/workflows
 
 lint: setup lock-check ## ruff, mypy (strict), YAML/TOML and workflow checks via pre-commit, on all files
 	pre-commit run --all-files --show-diff-on-failure
@@ -189,21 +195,24 @@ image: setup ## Build the service image (LOCAL_IMAGE, default contrail/flight-de
 	cd / && bentoml containerize "$$bento" --backend "$(CONTAINER_BACKEND)" $(CONTAINERIZE_OPTS) \
 	  --image-tag "$$LOCAL_IMAGE"
 
-smoke-image: setup ## Run LOCAL_IMAGE on 127.0.0.1:SMOKE_PORT, `contrail smoke` it, stop it (nothing is pushed)
-	name=contrail-smoke-$$$$; \
-	docker run --detach --rm --name "$$name" --publish "127.0.0.1:$$SMOKE_PORT:3000" "$$LOCAL_IMAGE" >/dev/null; \
-	trap 'rc=$$?; [ $$rc -eq 0 ] || docker logs "$$name" 2>&1 | tail -n 40 >&2; docker stop "$$name" >/dev/null' EXIT; \
+# Host networking, the port through the environment (the image's entrypoint turns PORT into
+# BENTOML_PORT): podman here has host networking only and ignores --publish; docker on a Linux
+# runner runs it the same way. BENTOML_HOST keeps the service on loopback.
+smoke-image: setup ## Run LOCAL_IMAGE (CONTAINER_BACKEND) on 127.0.0.1:SMOKE_PORT, `contrail smoke` it, stop it (nothing is pushed)
+	name=contrail-smoke-$$$$; engine="$(CONTAINER_BACKEND)"; \
+	"$$engine" run --detach --rm --name "$$name" --network host \
+	  -e PORT="$$SMOKE_PORT" -e BENTOML_HOST=127.0.0.1 "$$LOCAL_IMAGE" >/dev/null; \
+	trap 'rc=$$?; [ $$rc -eq 0 ] || "$$engine" logs "$$name" 2>&1 | tail -n 40 >&2; "$$engine" stop "$$name" >/dev/null' EXIT; \
 	contrail smoke --url "http://127.0.0.1:$$SMOKE_PORT" --ready-timeout 180
 
-push-image: ## Push LOCAL_IMAGE as IMAGE_REPOSITORY:IMAGE_TAG (default: the commit); write its reference by digest to IMAGE_REF_FILE
+# The reference uses the digest the registry stored, as the push reports it, never
+# `RepoDigests` (podman fills that in locally at tag time). A plain-http registry is the
+# engine's configuration (CONTAINERS_REGISTRIES_CONF: `insecure = true`), not a flag here.
+push-image: setup ## Push LOCAL_IMAGE (CONTAINER_BACKEND) as IMAGE_REPOSITORY:IMAGE_TAG (default: the commit); write its reference by digest to IMAGE_REF_FILE
 	$(K8S_HELPERS); need IMAGE_REPOSITORY; \
-	repo=$${IMAGE_REPOSITORY,,}; tag=$${IMAGE_TAG:-$$(git rev-parse --short=12 HEAD)}; \
-	docker tag "$$LOCAL_IMAGE" "$$repo:$$tag"; \
-	docker push "$$repo:$$tag"; \
-	ref=$$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$$repo:$$tag" | grep -m1 "^$$repo@sha256:" || true); \
-	[[ $$ref =~ ^[^@]+@sha256:[0-9a-f]{64}$$ ]] || { echo "push-image: no digest for $$repo:$$tag after the push" >&2; exit 1; }; \
-	echo "$$ref" > "$$IMAGE_REF_FILE"; echo "pushed $$ref"; \
-	if [ -n "$${GITHUB_OUTPUT:-}" ]; then echo "image=$$ref" >> "$$GITHUB_OUTPUT"; fi
+	contrail release push-image --backend "$(CONTAINER_BACKEND)" --image "$$LOCAL_IMAGE" \
+	  --repository "$$IMAGE_REPOSITORY" --tag "$${IMAGE_TAG:-$$(git rev-parse --short=12 HEAD)}" \
+	  --ref-file "$$IMAGE_REF_FILE" $${GITHUB_OUTPUT:+--github-output "$$GITHUB_OUTPUT"}
 
 deploy: ## Apply STAGE's overlay with IMAGE (<repo>@sha256:...), wait for the rollout; on failure `rollout undo` and fail
 	$(K8S_HELPERS); need STAGE IMAGE; ns=$$(namespace "$$STAGE"); \
@@ -213,14 +222,19 @@ deploy: ## Apply STAGE's overlay with IMAGE (<repo>@sha256:...), wait for the ro
 	  kubectl -n "$$ns" rollout undo deployment/flight-delay || true; exit 1; \
 	fi
 
-# kind has no credentials for the registry: the image is pulled here BY DIGEST (docker checks the
-# content against it), loaded into the cluster under a local tag, and the rendered overlay points
-# at that tag. Everything else is the staging overlay as rendered for a real cluster.
-deploy-kind: ## Staging on the local kind cluster KIND_CLUSTER: pull IMAGE by digest, `kind load` it, apply, roll out
-	$(K8S_HELPERS); need IMAGE; ns=$$(namespace staging); \
-	local=contrail/flight-delay:kind-$${IMAGE##*sha256:}; local=$${local:0:50}; \
-	docker pull "$$IMAGE"; docker tag "$$IMAGE" "$$local"; \
-	kind load docker-image "$$local" --name "$$KIND_CLUSTER"; \
+# kind has no credentials for the registry: the image is pulled here BY DIGEST (the engine checks
+# the content against it), loaded into the cluster under a local tag, and the rendered overlay
+# points at that tag. Everything else is the staging overlay as rendered for a real cluster.
+# `kind load docker-image` always calls docker: the engine saves an archive for `kind load
+# image-archive` instead. The tag is fully qualified (localhost/), so that podman's archive
+# and docker's both name the image as the pod spec does.
+deploy-kind: ## Staging on the local kind cluster KIND_CLUSTER: pull IMAGE by digest (CONTAINER_BACKEND), `kind load` it, apply, roll out
+	$(K8S_HELPERS); need IMAGE; ns=$$(namespace staging); engine="$(CONTAINER_BACKEND)"; \
+	local=localhost/contrail/flight-delay:kind-$${IMAGE##*sha256:}; local=$${local:0:60}; \
+	archive=$$(mktemp -d)/image.tar; trap 'rm -rf "$${archive%/*}"' EXIT; \
+	"$$engine" pull "$$IMAGE"; "$$engine" tag "$$IMAGE" "$$local"; \
+	"$$engine" save -o "$$archive" "$$local"; \
+	kind load image-archive "$$archive" --name "$$KIND_CLUSTER"; \
 	kubectl create namespace "$$ns" --dry-run=client -o yaml | kubectl apply -f -; \
 	deploy/render.sh staging "$${IMAGE#*@}" "$${IMAGE%@*}" | sed "s|image: $$IMAGE\$$|image: $$local|" | kubectl apply -f -; \
 	kubectl -n "$$ns" rollout status deployment/flight-delay --timeout="$$ROLLOUT_TIMEOUT" \

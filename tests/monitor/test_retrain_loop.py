@@ -19,8 +19,8 @@ The tests run in file order on one repository:
 Expected values come from the data and plain git, never from contrail: the months are counted
 here, and what `origin` holds is read with `git show` on the bare repository.
 
-The fake GitHub (fake_github.py) answers 422 to a PR or a dispatch for a branch that is not
-on origin yet, and to a second open PR for one branch, as GitHub does. The first tests here
+The fake GitHub (tests/support/fake_github.py) answers 422 to a PR or a dispatch for a branch
+that is not on origin yet, and to a second open PR for one branch, as GitHub does. The first tests here
 (not e2e) check the params edit the retraining commit makes.
 """
 
@@ -40,8 +40,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from fake_github import FakeGitHub
 from pipeline_repo import reproduced_repo, run
+from support.fake_github import FakeGitHub
 
 from contrail.github import GitHub, GitHubError
 from contrail.monitor.retrain import move_window

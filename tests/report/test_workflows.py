@@ -16,19 +16,19 @@ from typing import Any
 
 import pytest
 import yaml
-from test_pr_loop import (
+from pr_repos import (
     METRICS,
     PROJECT,
     SOURCE,
+    ci_checkout,
     commit,
     init_repo,
     invoke,
-    metric_cells,
-    repo,  # noqa: F401 (the fixture blocked_repo builds on)
+    quiet_environment,
     run,
     set_params,
-    write_outputs,
 )
+from test_pr_loop import metric_cells
 
 from contrail.report.cli import GATE_JOB, GATE_WORKFLOW
 from contrail.report.markdown import metric_label
@@ -38,6 +38,7 @@ REQUIRED_CHECK = GATE_JOB
 PINS = PROJECT.parent / "shared" / "pins" / "github-actions.txt"
 CACHE_SHA = "27d5ce7f107fe9357f9df03efb73ab90386fccae"
 PUSH_TYPES = {"opened", "synchronize", "reopened"}
+SETUP = "./.github/actions/setup"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -137,6 +138,15 @@ def steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(job_id, s) for job_id, job in workflow["jobs"].items() for s in job.get("steps", [])]
 
 
+def local_action_steps() -> list[tuple[str, dict[str, Any]]]:
+    """The steps of the repository's own composite actions (.github/actions/*/action.yml)."""
+    return [
+        (path.parent.name, step)
+        for path in sorted((PROJECT / ".github" / "actions").glob("*/action.yml"))
+        for step in yaml.safe_load(path.read_text())["runs"]["steps"]
+    ]
+
+
 def test_every_workflow_is_hardened():
     # "owner/action  <40-hex sha>  # vX.Y.Z ..." lines of the shared pin list.
     pin_lines = PINS.read_text().splitlines() if PINS.exists() else []
@@ -147,8 +157,10 @@ def test_every_workflow_is_hardened():
         assert workflow["permissions"] == {}, file
         for job_id, job in workflow["jobs"].items():
             assert "permissions" in job, (file, job_id)
-        for job_id, step in steps(workflow):
-            if "uses" in step:
+        for job_id, step in steps(workflow) + local_action_steps():
+            if step.get("uses", "").startswith("./"):
+                assert (PROJECT / step["uses"] / "action.yml").exists(), (file, step["uses"])
+            elif "uses" in step:
                 action, _, ref = step["uses"].partition("@")
                 assert re.fullmatch(r"[0-9a-f]{40}", ref), (file, step["uses"])
                 if action.startswith("actions/cache"):
@@ -197,7 +209,7 @@ def test_main_saves_the_dvc_cache_and_pr_runs_restore_the_newest_entry():
     assert saved["uses"].startswith("actions/cache/save@")
     assert saved["with"]["path"] == ".dvc/cache"
     runs = [s["run"] for s in job["steps"] if "run" in s]
-    assert runs == ["make setup-run", "make repro"]
+    assert runs == ["make repro"]
     recipe = (PROJECT / "Makefile").read_text().split("\nrestore-outputs:")[1].split("\n\n")[0]
     assert "dvc checkout ||" in recipe
 
@@ -219,8 +231,7 @@ def test_the_report_jobs_install_no_dev_tools_and_the_comment_needs_a_pr():
     for file in (GATE_WORKFLOW, "pr-gate-label.yml", "dvc-cache.yml"):
         for job_id, job in load(file)["jobs"].items():
             assert job["env"]["UV_NO_DEV"] == "1", (file, job_id)
-            runs = [s.get("run") for s in job["steps"]]
-            assert "make setup" not in runs and "make setup-run" in runs, (file, job_id)
+            assert any(s.get("uses", "").startswith(SETUP) for s in job["steps"]), (file, job_id)
     gate = load(GATE_WORKFLOW)["jobs"]["gate"]
     comment = next(s for s in gate["steps"] if "cml comment update" in s.get("run", ""))
     assert "steps.gate.outputs.pr != ''" in comment["if"]
@@ -231,15 +242,25 @@ def test_the_report_jobs_install_no_dev_tools_and_the_comment_needs_a_pr():
 
 
 @pytest.fixture
-def blocked_repo(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """test_pr_loop's `main` (ROC AUC 0.75), on a checked-out branch whose model fell to 0.70."""
-    root: Path = request.getfixturevalue("repo")
-    write_outputs(root, roc_auc=0.70, brier=0.18)
-    for name in ("GITHUB_TOKEN", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CONTRAIL_HEAD_SHA"):
-        monkeypatch.delenv(name, raising=False)
+def blocked_repo(origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """CI's checkout of the real pipeline's branch `worse`, whose model is clearly worse than
+    `main`'s on the same rows (a blocked verdict), `main`'s DVC cache restored."""
+    quiet_environment(monkeypatch)
+    root = ci_checkout(origin[0], tmp_path / "checkout", "worse")
+    monkeypatch.chdir(root)
     return root
 
 
+@pytest.fixture
+def label_event_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory with the project's params.yaml: all a label event reads."""
+    quiet_environment(monkeypatch)
+    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.e2e
 def test_the_gate_job_judges_the_recorded_verdict_with_the_current_labels(blocked_repo):
     verdict = Path("reports/gate.json")
     Path("reports/pr_report.md").write_text("## ❌ Model report: blocked\n")
@@ -254,13 +275,14 @@ def test_the_gate_job_judges_the_recorded_verdict_with_the_current_labels(blocke
     assert payload["promote"] is False
     assert payload["sha"] == run(blocked_repo, "git", "rev-parse", "HEAD")
     assert (blocked.exit_code, accepted.exit_code) == (1, 0)
-    assert "contrail gate: blocked: ROC AUC fell by 0.0500" in blocked.stderr
+    assert "contrail gate: blocked: ROC AUC fell by " in blocked.stderr
     assert "promote (override): label `allow-regression` accepts ROC AUC fell" in accepted.output
     text = Path("reports/c.md").read_text()
-    assert text.startswith("> ❌ **Promotion gate:** blocked: ROC AUC fell by 0.0500")
+    assert text.startswith("> ❌ **Promotion gate:** blocked: ROC AUC fell by ")
     assert text.endswith("## ❌ Model report: blocked\n")
 
 
+@pytest.mark.e2e
 def test_the_gate_job_exits_2_without_a_verdict_or_for_another_commit(blocked_repo):
     verdict = Path("reports/gate.json")
 
@@ -277,6 +299,7 @@ def test_the_gate_job_exits_2_without_a_verdict_or_for_another_commit(blocked_re
     assert broken.exit_code == 2
 
 
+@pytest.mark.e2e
 def test_a_dispatch_without_a_pull_request_passes_with_a_notice(
     blocked_repo, tmp_path, monkeypatch
 ):
@@ -305,7 +328,7 @@ def test_a_dispatch_without_a_pull_request_passes_with_a_notice(
     assert "**Promotion gate:** no pull request to gate" in summary.read_text()
 
 
-def test_a_label_event_for_another_label_does_nothing(blocked_repo, monkeypatch):
+def test_a_label_event_for_another_label_does_nothing(label_event_cwd, monkeypatch):
     monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request")
     monkeypatch.setenv("CONTRAIL_EVENT_ACTION", "labeled")
     monkeypatch.setenv("CONTRAIL_EVENT_LABEL", "documentation")
@@ -359,12 +382,10 @@ def ci_run(origin: Path, workdir: Path, *, restored_cache: bool) -> str:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("restored_cache", [True, False], ids=["restored-cache", "no-cache"])
-def test_a_restored_main_cache_pairs_the_report_and_skips_unchanged_stages(
+def test_the_report_is_paired_with_or_without_a_restored_cache_which_skips_unchanged_stages(
     main_with_outputs, tmp_path, monkeypatch, restored_cache
 ):
-    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
-    for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    quiet_environment(monkeypatch)
     workdir = tmp_path / "checkout"
     log = ci_run(main_with_outputs, workdir, restored_cache=restored_cache)
     monkeypatch.chdir(workdir)
@@ -379,22 +400,23 @@ def test_a_restored_main_cache_pairs_the_report_and_skips_unchanged_stages(
     row = " | ".join(metric_cells(comment, metric_label("model.roc_auc")))
     verdict = json.loads(Path("reports/gate.json").read_text())
     judged = " ".join(verdict["failures"] + verdict["checks"])
+    # Both models on the same test rows either way: main's model came from the restored
+    # cache, or without it was rebuilt from main's commit.
+    assert f"(paired, {rows:,} rows)" in row, row
+    assert "on the same test rows" in judged
+    source = "from the DVC cache or remote" if restored_cache else "rebuilt from "
+    assert f"`main`'s model came {source}" in comment
     if restored_cache:
-        # The base model came from the restored cache: both models on the same test rows,
-        # and the stages the hyperparameter does not reach were checked out, not rerun.
-        assert f"(paired, {rows:,} rows)" in row, row
-        assert "on the same test rows" in judged
+        # The stages the hyperparameter does not reach were checked out, not rerun.
         for stage in ("ingest", "features"):
             assert f"Stage '{stage}' didn't change, skipping" in log, log
         assert "Running stage 'train'" in log
     else:
-        assert "paired" not in row, row
-        assert "on the same test rows" not in judged
         assert "Running stage 'ingest'" in log and "Running stage 'features'" in log
 
 
 def test_the_override_label_re_runs_the_gate_job_or_asks_a_maintainer_on_a_fork(
-    blocked_repo, monkeypatch
+    label_event_cwd, monkeypatch
 ):
     from contrail.report import gate as gate_module
 

@@ -1,14 +1,16 @@
 """`contrail release ...` and `contrail releases`: the release record as GTO git tags.
 
+`push-image` pushes the service image and records it by the digest the registry stored;
 `register` runs on a merge to main, after the image is pushed (it records the image by
 digest); `assign` runs after a stage's smoke test passed; `rollback-target` tells the deploy
-workflow what to redeploy. Each prints one line; bad input exits 1, a git/GTO failure 2.
-The version rule is in `contrail.release.decide`.
+workflow what to redeploy. Each prints one line (`push-image` after the engine's own output);
+bad input exits 1, a git/GTO or container engine failure 2. The version rule is in `contrail.release.decide`.
 """
 
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -49,8 +51,9 @@ def _write_outputs(path: Path | None, values: dict[str, str]) -> None:
 
 
 def _guard(name: str, step: Callable[[], T]) -> T:
-    """Run `step`, turning its errors into one line and exit 1 (input) or 2 (git/GTO)."""
+    """Run `step`, turning its errors into one line and exit 1 (input) or 2 (git/GTO/engine)."""
     from contrail.release.decide import ReleaseError
+    from contrail.release.image import PushError
     from contrail.release.registry import RegistryError
 
     try:
@@ -58,12 +61,72 @@ def _guard(name: str, step: Callable[[], T]) -> T:
     except ReleaseError as exc:
         typer.echo(f"contrail release {name}: {exc}", err=True)
         raise typer.Exit(1) from None
-    except RegistryError as exc:
+    except (RegistryError, PushError) as exc:
         typer.echo(f"contrail release {name}: {exc}", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # a bug or an input no check foresaw: still one line
         typer.echo(unexpected(f"contrail release {name}", exc), err=True)
         raise typer.Exit(2) from None
+
+
+RefFileOption = typer.Option(..., "--ref-file", help="Write <repo>@sha256:... here.")
+
+
+@release_group.command("push-image")
+def push_image(
+    image: str = typer.Option(..., "--image", help="The local image to push (LOCAL_IMAGE)."),
+    repository: str = typer.Option(
+        ..., "--repository", help="e.g. ghcr.io/owner/repo/flight-delay; lowercased."
+    ),
+    tag: str = typer.Option(..., "--tag", help="The tag to push it under (release.yml: commit)."),
+    backend: str = typer.Option("docker", "--backend", help="docker or podman."),
+    ref_file: Path = RefFileOption,
+    github_output: Path | None = GithubOutputOption,
+) -> None:
+    """Push IMAGE as REPOSITORY:TAG; print `pushed <repo>@sha256:...` with the digest the
+    registry stored, as the push reports it (never `RepoDigests`: see contrail.release.image).
+    The reference also goes to --ref-file and, as `image=`, to --github-output. A plain-http
+    registry is the engine's own configuration (podman: registries.conf), not a flag here."""
+
+    def step() -> str:
+        from contrail.release import image as images
+
+        engine = images.check_backend(backend)
+        repo = images.repository(repository)
+        target = f"{repo}:{images.check_tag(tag)}"
+        _engine(engine, "tag", image, target)
+        if engine == "podman":
+            with tempfile.TemporaryDirectory() as tmp:
+                digest_file = Path(tmp) / "digest"
+                _engine(engine, "push", "--digestfile", str(digest_file), target)
+                digest = images.digest_from_file(digest_file.read_text(encoding="utf-8"))
+        else:
+            digest = images.digest_from_push_output(_engine(engine, "push", target), tag)
+        ref = images.reference(repo, digest)
+        ref_file.write_text(f"{ref}\n", encoding="utf-8")
+        _write_outputs(github_output, {"image": ref})
+        return f"pushed {ref}"
+
+    typer.echo(_guard("push-image", step))
+
+
+def _engine(*args: str) -> str:
+    """Run a container engine command, passing its output through as it comes (a push takes
+    minutes); return its stdout, where `docker push` reports the digest."""
+    from contrail.release.image import PushError
+
+    lines = []
+    try:
+        with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                typer.echo(line, nl=False)
+                lines.append(line)
+    except OSError as exc:
+        raise PushError(f"cannot run {args[0]}: {exc}") from None
+    if process.returncode != 0:
+        raise PushError(f"`{args[0]} {args[1]}` exited with {process.returncode}")
+    return "".join(lines)
 
 
 @release_group.command()

@@ -1,0 +1,152 @@
+"""The GitHub around a workflow run, on loopback: one per test session, shared by every run.
+
+- `github`: the REST API stand-in (HTTPS), with a bare `origin` repository; the repository's
+  remote is the stand-in's clone URL, which git rewrites to the bare origin
+  (`url.<origin>.insteadOf`), so CML derives the stand-in's API from it as on GitHub.
+- `project`: a clone holding the project's files as they are (one commit on `main`); act
+  copies its work tree into each job's workspace, as actions/checkout would check it out.
+- `act`: runs a workflow for one event (tests/support/act.py), with the npm registry that
+  serves CML for the `@dvcorg` scope, the loopback OCI registry standing in for ghcr.io
+  (registries.conf), podman for the Docker engine, and the kubectl/kind stand-ins.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.act import PROJECT, STAND_INS, Act, Toolbox
+from support.fake_github import FakeGitHub
+from support.npm_registry import NpmRegistry
+
+OWNER_REPO = "octo/flights"
+BOT = {"GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com",
+       "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.com"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.workflows)
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True,
+        env={**os.environ, **BOT},
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("workflows")
+
+
+@pytest.fixture(scope="session")
+def origin(session_dir: Path) -> Path:
+    bare = session_dir / "origin.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", "-b", "main", str(bare)], check=True)
+    return bare
+
+
+@pytest.fixture(scope="session")
+def github(origin: Path) -> Iterator[FakeGitHub]:
+    with FakeGitHub(repository=OWNER_REPO, origin=origin, tls=True) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def gitconfig(session_dir: Path, github: FakeGitHub, origin: Path) -> Path:
+    """The runner's global git config: the stand-in's clone URL is the bare origin."""
+    config = session_dir / "gitconfig"
+    config.write_text(
+        f'[url "{origin}"]\n\tinsteadOf = {github.clone_url}\n'
+        "[safe]\n\tdirectory = *\n[init]\n\tdefaultBranch = main\n"
+    )
+    return config
+
+
+@pytest.fixture(scope="session")
+def project(session_dir: Path, github: FakeGitHub, gitconfig: Path) -> Path:
+    """The repository as GitHub has it: the project's files, one commit on main, pushed."""
+    repo = session_dir / "repo"
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT, check=True, capture_output=True,
+    ).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = PROJECT / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    os.environ["GIT_CONFIG_GLOBAL"] = str(gitconfig)
+    git(repo, "init", "--quiet", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "contrail")
+    git(repo, "remote", "add", "origin", github.clone_url)
+    git(repo, "push", "--quiet", "origin", "main")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def npm_registry() -> Iterator[NpmRegistry]:
+    with NpmRegistry() as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def act(
+    session_dir: Path, github: FakeGitHub, gitconfig: Path, npm_registry: NpmRegistry
+) -> Act:
+    npmrc = npm_registry.write_npmrc(session_dir / "npmrc")
+    trust = str(github.node_ca_bundle)
+    env = {
+        "GIT_CONFIG_GLOBAL": str(gitconfig),
+        "SSL_CERT_FILE": trust,
+        "NODE_EXTRA_CA_CERTS": trust,
+        "npm_config_userconfig": str(npmrc),
+        "npm_config_prefix": str(session_dir / "npm-global"),
+        # CML would send usage telemetry off this machine.
+        "ITERATIVE_DO_NOT_TRACK": "1",
+        # The Docker engine a runner has is podman here (host networking only).
+        "CONTAINER_BACKEND": "podman",
+        "CONTAINERIZE_OPTS": "--opt network=host",
+        "CONTRAIL_STANDIN_LOG": str(session_dir / "kubectl.jsonl"),
+        "CONTRAIL_STANDIN_STATE": str(session_dir / "cluster"),
+    }
+    path = f"{STAND_INS / 'bin'}:{session_dir / 'npm-global' / 'bin'}:{os.environ['PATH']}"
+    return Act(
+        toolbox=Toolbox(session_dir / "toolbox"),
+        github_instance=github.server_url.removeprefix("https://"),
+        secrets={"GITHUB_TOKEN": github.token},
+        env=env,
+        process_env={"PATH": path},
+        logs=session_dir / "runs",
+    )
+
+
+def pull_request_event(
+    github: FakeGitHub, number: int, action: str, **extra: Any
+) -> dict[str, Any]:
+    """A `pull_request` payload as GitHub sends it, for the stand-in's PR `number`."""
+    pull = github.pulls[number]
+    return {
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": {"sha": pull.head_sha, "ref": pull.head,
+                     "repo": {"full_name": OWNER_REPO}},
+            "base": {"ref": pull.base, "repo": {"full_name": OWNER_REPO}},
+            "labels": [{"name": label} for label in pull.labels],
+        },
+        "repository": {"full_name": OWNER_REPO, "default_branch": "main"},
+        **extra,
+    }

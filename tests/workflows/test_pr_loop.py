@@ -1,0 +1,93 @@
+"""pr-report.yml, pr-gate-label.yml and dvc-cache.yml, executed under act."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import OWNER_REPO, git, pull_request_event
+from support.act import Act
+from support.fake_github import FakeGitHub
+
+
+def push_event(repo: Path, branch: str = "main") -> dict[str, object]:
+    return {
+        "ref": f"refs/heads/{branch}",
+        "after": git(repo, "rev-parse", "HEAD"),
+        "repository": {"full_name": OWNER_REPO, "default_branch": "main"},
+    }
+
+
+def test_a_push_to_main_saves_the_dvc_cache(act: Act, project: Path) -> None:
+    run = act(project, "dvc-cache.yml", "push", push_event(project))
+    assert run.returncode == 0, run.text()[-5000:]
+    assert run.job("save").result == "success"
+
+
+def commit_change(repo: Path, branch: str, path: str, old: str, new: str, message: str) -> str:
+    """Commit one edit on `branch` (created from main if new), push it, return the head."""
+    if branch not in git(repo, "branch", "--list", branch):
+        git(repo, "checkout", "--quiet", "-b", branch, "main")
+    else:
+        git(repo, "checkout", "--quiet", branch)
+    file = repo / path
+    text = file.read_text()
+    assert old in text, (path, old)
+    file.write_text(text.replace(old, new, 1))
+    git(repo, "commit", "--quiet", "-am", message)
+    git(repo, "push", "--quiet", "origin", branch)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def test_a_pull_request_gets_one_comment_updated_in_place_and_a_regression_fails_the_gate(
+    act: Act, project: Path, github: FakeGitHub
+) -> None:
+    head = commit_change(project, "docs", "README.md", "# contrail", "# contrail\n", "Docs")
+    pull = github.add_pull("docs", head_sha=head, title="Docs")
+    opened = act(project, "pr-report.yml", "pull_request",
+                 pull_request_event(github, pull.number, "opened"))
+    assert opened.job("train").result == "success", opened.text()[-5000:]
+    assert opened.job("gate").result == "success", opened.text()[-5000:]
+    (comment,) = pull.thread
+    assert "contrail model report" in comment.body
+    assert "promote" in comment.body.lower()
+
+    # A new head that breaks the model: the gate fails and says why, in the same comment.
+    pull.head_sha = commit_change(
+        project, "docs", "params.yaml", "max_iter: 300", "max_iter: 3", "Fewer trees"
+    )
+    pushed = act(project, "pr-report.yml", "pull_request",
+                 pull_request_event(github, pull.number, "synchronize"))
+    gate = pushed.job("gate")
+    assert gate.steps["Promotion gate"] == "failure", pushed.text()[-5000:]
+    assert gate.steps["Post or update the PR comment"] == "success"
+    (updated,) = pull.thread
+    assert updated.id == comment.id
+    assert "ROC AUC" in updated.body and "blocked" in updated.body.lower()
+    git(project, "checkout", "--quiet", "main")
+
+
+def test_only_the_override_label_re_runs_the_gate_job(
+    act: Act, project: Path, github: FakeGitHub
+) -> None:
+    head = commit_change(project, "labels", "README.md", "# contrail", "# contrail\n", "Docs")
+    pull = github.add_pull("labels", head_sha=head, title="Labels")
+    git(project, "checkout", "--quiet", "main")  # label events run the base branch's files
+    # act records no run on GitHub: the stand-in holds the report run the label refers to.
+    report = github.add_run("pr-report.yml", head, jobs=["Train and report", "Promotion gate"],
+                            head_branch="labels")
+    writes = len(github.writes())
+
+    pull.labels.append("needs-review")
+    unrelated = act(project, "pr-gate-label.yml", "pull_request",
+                    pull_request_event(github, pull.number, "labeled",
+                                       label={"name": "needs-review"}))
+    assert unrelated.returncode == 0 and unrelated.jobs == {}, unrelated.text()[-3000:]
+    assert len(github.writes()) == writes and github.reruns == []
+
+    pull.labels.append("allow-regression")
+    override = act(project, "pr-gate-label.yml", "pull_request",
+                   pull_request_event(github, pull.number, "labeled",
+                                      label={"name": "allow-regression"}))
+    assert override.job("override").result == "success", override.text()[-5000:]
+    gate_job = next(job for job in report.jobs if job.name == "Promotion gate")
+    assert [job.id for job in github.reruns] == [gate_job.id]
