@@ -162,6 +162,7 @@ class Act:
     toolbox: Toolbox
     github_instance: str  # host:port of the GitHub stand-in
     secrets: dict[str, str]
+    variables: dict[str, str]
     env: dict[str, str]
     process_env: dict[str, str]
     logs: Path
@@ -175,8 +176,13 @@ class Act:
         *,
         job: str | None = None,
         variables: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
+        fetch: bool = False,
         timeout: float = 3600,
     ) -> Run:
+        """Run `workflow` for `event` in `repo`. act copies `repo`'s work tree in place of
+        actions/checkout; with `fetch`, actions/checkout runs for real and fetches from the
+        origin, so a job sees the tags an earlier job of the same run pushed."""
         self.logs.mkdir(parents=True, exist_ok=True)
         name = f"{len(list(self.logs.glob('*.jsonl'))) + 1:02d}-{Path(workflow).stem}-{event}"
         event_file = self.logs / f"{name}.event.json"
@@ -199,10 +205,11 @@ class Act:
                 "--github-instance", self.github_instance,
                 "--concurrent-jobs", "1",
                 *(f"--local-repository={spec}" for spec in self.toolbox.local_repositories()),
-                *(f"--secret={k}={v}" for k, v in self.secrets.items()),
-                *(f"--var={k}={v}" for k, v in (variables or {}).items()),
+                *(f"--secret={k}={v}" for k, v in {**self.secrets, **(secrets or {})}.items()),
+                *(f"--var={k}={v}" for k, v in {**self.variables, **(variables or {})}.items()),
                 *(f"--env={k}={v}" for k, v in env.items()),
                 *(["--job", job] if job else []),
+                *(["--no-skip-checkout"] if fetch else []),
             ]
             log = self.logs / f"{name}.jsonl"
             with log.open("w") as out:

@@ -15,14 +15,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.act import PROJECT, STAND_INS, Act, Toolbox
+from support.act import PROJECT, STAND_INS, Act, Run, Toolbox
 from support.fake_github import FakeGitHub
 from support.npm_registry import NpmRegistry
+from support.oci_registry import OciRegistry
 
 OWNER_REPO = "octo/flights"
 BOT = {"GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com",
@@ -66,8 +68,10 @@ def github(origin: Path) -> Iterator[FakeGitHub]:
 def gitconfig(session_dir: Path, github: FakeGitHub, origin: Path) -> Path:
     """The runner's global git config: the stand-in's clone URL is the bare origin."""
     config = session_dir / "gitconfig"
+    # actions/checkout fetches from GITHUB_SERVER_URL, which act runs with as github.com.
     config.write_text(
         f'[url "{origin}"]\n\tinsteadOf = {github.clone_url}\n'
+        f"\tinsteadOf = https://github.com/{OWNER_REPO}\n"
         "[safe]\n\tdirectory = *\n[init]\n\tdefaultBranch = main\n"
     )
     return config
@@ -102,8 +106,19 @@ def npm_registry() -> Iterator[NpmRegistry]:
 
 
 @pytest.fixture(scope="session")
+def registry(session_dir: Path) -> Iterator[OciRegistry]:
+    """The image registry (ghcr.io's stand-in, named by the IMAGE_REGISTRY variable)."""
+    with OciRegistry(session_dir / "registry") as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
 def act(
-    session_dir: Path, github: FakeGitHub, gitconfig: Path, npm_registry: NpmRegistry
+    session_dir: Path,
+    github: FakeGitHub,
+    gitconfig: Path,
+    npm_registry: NpmRegistry,
+    registry: OciRegistry,
 ) -> Act:
     npmrc = npm_registry.write_npmrc(session_dir / "npmrc")
     trust = str(github.node_ca_bundle)
@@ -118,18 +133,44 @@ def act(
         # The Docker engine a runner has is podman here (host networking only).
         "CONTAINER_BACKEND": "podman",
         "CONTAINERIZE_OPTS": "--opt network=host",
+        "CONTAINERS_REGISTRIES_CONF": str(registry.registries_conf),
+        "CONTRAIL_STANDIN_BIN": str(STAND_INS / "bin"),
+        # The jobs' environments have no dev tools: the stand-in validates with the suite's.
+        "CONTRAIL_STANDIN_VALIDATOR": str(Path(sys.executable).parent / "kubernetes-validate"),
         "CONTRAIL_STANDIN_LOG": str(session_dir / "kubectl.jsonl"),
         "CONTRAIL_STANDIN_STATE": str(session_dir / "cluster"),
+        # The namespaces of the clusters a KUBECONFIG secret reaches (the overlays' own).
+        "CONTRAIL_STANDIN_NAMESPACES": "contrail contrail-staging",
+        # The canary soak scrapes every 5 s instead of 30: the soak-seconds input stays short.
+        "SOAK_INTERVAL": "5",
     }
     path = f"{STAND_INS / 'bin'}:{session_dir / 'npm-global' / 'bin'}:{os.environ['PATH']}"
     return Act(
         toolbox=Toolbox(session_dir / "toolbox"),
         github_instance=github.server_url.removeprefix("https://"),
         secrets={"GITHUB_TOKEN": github.token},
+        variables={"IMAGE_REGISTRY": registry.host},
         env=env,
         process_env={"PATH": path},
         logs=session_dir / "runs",
     )
+
+
+def push_event(repo: Path, branch: str = "main") -> dict[str, Any]:
+    return {
+        "ref": f"refs/heads/{branch}",
+        "after": git(repo, "rev-parse", "HEAD"),
+        "repository": {"full_name": OWNER_REPO, "default_branch": "main"},
+    }
+
+
+@pytest.fixture(scope="session")
+def main_cache(act: Act, project: Path) -> Run:
+    """dvc-cache.yml on a push to main, first of all: later runs restore main's DVC cache
+    from act's cache server, as they restore GitHub's."""
+    run = act(project, "dvc-cache.yml", "push", push_event(project))
+    assert run.job("save").result == "success", run.text()[-5000:]
+    return run
 
 
 def pull_request_event(

@@ -1,0 +1,59 @@
+"""monitor.yml on its schedule, and the report it dispatches on the retraining branch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import OWNER_REPO, git
+from support.act import Act, Run
+from support.fake_github import FakeGitHub
+
+# The default window ends 2013-06: the simulated clock's "now" is July, and its AUC drop
+# retrains (README, "The retraining loop").
+BRANCH = "retrain/flight-delay-2013-07"
+SCHEDULE = {"schedule": "17 6 * * 1", "repository": {"full_name": OWNER_REPO,
+                                                     "default_branch": "main"}}
+
+
+def origin_branches(origin: Path) -> dict[str, str]:
+    heads = git(origin, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads")
+    return dict(line.split() for line in heads.splitlines())
+
+
+def test_the_schedule_opens_a_retraining_pr_whose_dispatched_report_passes_the_gate(
+    act: Act, project: Path, github: FakeGitHub, origin: Path, main_cache: Run
+) -> None:
+    git(project, "checkout", "--quiet", "main")
+    run = act(project, "monitor.yml", "schedule", SCHEDULE)
+    assert run.job("monitor").outputs.get("retrain") == "true", run.text()[-5000:]
+    assert run.job("history").result == "success", run.text()[-5000:]
+    assert run.job("retrain").result == "success", run.text()[-5000:]
+
+    history = git(origin, "show", "monitor-history:history.csv")
+    assert "2013-07" in history
+    (pull,) = [p for p in github.open_pulls() if p.head == BRANCH]
+    assert pull.labels == ["retrain"] and pull.base == "main"
+    assert [(d["workflow"], d["ref"]) for d in github.dispatches] == [
+        ("pr-report.yml", BRANCH)
+    ]
+
+    # The dispatched report, on the branch as the monitor pushed it.
+    git(project, "fetch", "--quiet", "origin", BRANCH)
+    git(project, "checkout", "--quiet", "-B", BRANCH, "FETCH_HEAD")
+    report = act(project, "pr-report.yml", "workflow_dispatch", {
+        "inputs": {"base": ""}, "ref": f"refs/heads/{BRANCH}",
+        "repository": {"full_name": OWNER_REPO, "default_branch": "main"},
+    })
+    gate = report.job("gate")
+    assert gate.steps["Promotion gate"] == "success", report.text()[-5000:]
+    assert gate.outputs.get("pr") == str(pull.number)
+    (comment,) = pull.thread
+    assert "contrail model report" in comment.body and "promote" in comment.body.lower()
+
+    # The same schedule again, with no new data: nothing is pushed, opened or dispatched.
+    git(project, "checkout", "--quiet", "main")
+    branches, writes = origin_branches(origin), len(github.writes())
+    again = act(project, "monitor.yml", "schedule", SCHEDULE)
+    assert again.job("retrain").result == "success", again.text()[-5000:]
+    assert origin_branches(origin) == branches
+    assert len(github.writes()) == writes
