@@ -1,15 +1,27 @@
 """Factories for the report tests: metrics files in the one format `contrail.metrics` defines,
-and comparisons built from them the way `revision.collect` builds them."""
+comparisons built from them the way `revision.collect` builds them, and the real pipeline
+reproduced once per session in a throwaway repository (`pr_repos.build_origin`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
 
+import pandas as pd
 import pytest
+from pr_repos import build_origin, init_repo, sample_months
 
 from contrail.metrics import Evaluation, Lift, ModelScores, Scores, TestSet
 from contrail.params import GateParams
-from contrail.report.compare import Change, Comparison, flatten
+from contrail.report.compare import (
+    PAIRED_METRICS,
+    Change,
+    Comparison,
+    Interval,
+    SameRows,
+    flatten,
+)
 
 # The bounds of the repository's params.yaml, spelt out so a test's expectation is visible.
 GATE = GateParams(
@@ -39,10 +51,29 @@ def evaluation(
     )  # fmt: skip
 
 
+def scores(evaluation: Evaluation) -> Scores:
+    return Scores(**{f.name: getattr(evaluation.model, f.name) for f in fields(Scores)})
+
+
+def paired(base: Evaluation, pr: Evaluation, **intervals: Interval) -> SameRows:
+    """Both models scored on the PR's test rows, scoring there as their metrics files say
+    (the same test month), with point deltas unless `intervals` gives some."""
+    deltas = {m.key: Interval(pr.value(m) - base.value(m), None, None) for m in PAIRED_METRICS}
+    return SameRows(
+        "paired",
+        source="from the DVC cache or remote",
+        rows=pr.test.rows,
+        base=scores(base),
+        pr=scores(pr),
+        intervals=deltas | {f"model.{name}": i for name, i in intervals.items()},
+    )
+
+
 def comparison(base: Evaluation | None, pr: Evaluation, **overrides) -> Comparison:
-    """What `revision.collect` returns for these two metrics files and nothing else changed."""
+    """What `revision.collect` returns for these two metrics files and nothing else changed:
+    paired as the files say when there is a base, else a first model."""
     base_flat = flatten(base.to_json()) if base is not None else {}
-    fields = {
+    values = {
         "base_label": "main",
         "base_sha": "a" * 40,
         "metrics": [Change(k, base_flat.get(k), v) for k, v in flatten(pr.to_json()).items()],
@@ -52,9 +83,10 @@ def comparison(base: Evaluation | None, pr: Evaluation, **overrides) -> Comparis
         "facts": [],
         "validation": Change("validation", None, None),
         "pr_evaluation": pr,
+        "same_rows": SameRows("first model") if base is None else paired(base, pr),
         "base_evaluation": base,
     }
-    return Comparison(**{**fields, **overrides})
+    return Comparison(**{**values, **overrides})
 
 
 @pytest.fixture
@@ -68,5 +100,25 @@ def make_comparison() -> Callable[..., Comparison]:
 
 
 @pytest.fixture
+def make_paired() -> Callable[..., SameRows]:
+    return paired
+
+
+@pytest.fixture
 def gate_params() -> GateParams:
     return GATE
+
+
+@pytest.fixture(scope="session")
+def report_sample(nycflights: pd.DataFrame) -> pd.DataFrame:
+    return sample_months(nycflights)
+
+
+@pytest.fixture(scope="session")
+def origin(tmp_path_factory, report_sample: pd.DataFrame) -> tuple[Path, dict[str, str]]:
+    """The pipeline reproduced on `main` and the pull-request branches (`build_origin`), and
+    each branch's commit: built once, then only cloned (`pr_repos.ci_checkout`)."""
+    root = tmp_path_factory.mktemp("origin")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        init_repo(root, monkeypatch)
+        return root, build_origin(root, report_sample)

@@ -6,11 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from contrail.github import GitHub, GitHubError
-from contrail.metrics import ROC_AUC
 from contrail.report.checks import (
     Event,
     StoredVerdict,
@@ -23,6 +21,7 @@ from contrail.report.checks import decide as decide_event
 from contrail.report.compare import (
     Change,
     Interval,
+    SameRows,
     changes_from_dvc,
     drift_rows,
     paired_bootstrap,
@@ -79,7 +78,6 @@ def test_paired_bootstrap_of_identical_models_is_exactly_zero():
 
     for interval in result.values():
         assert (interval.delta, interval.low, interval.high) == (0.0, 0.0, 0.0)
-        assert interval.paired
 
 
 def loop_paired_bootstrap(y, p_base, p_pr, samples, confidence, seed):
@@ -148,43 +146,42 @@ def test_paired_bootstrap_without_samples_gives_point_deltas_only():
     assert result["model.roc_auc"].low is None
 
 
-def test_independent_interval_is_used_when_the_models_were_not_paired(
-    make_evaluation, make_comparison
-):
-    base, pr = make_evaluation(roc_auc=0.75), make_evaluation(roc_auc=0.76)
-
-    interval = make_comparison(base, pr).delta(ROC_AUC)
-
-    # Each side's 95% interval is +-0.01: a standard error of 0.01 / z per side.
-    z = norm.ppf(0.975)
-    half_width = z * np.hypot(0.01 / z, 0.01 / z)
-    assert not interval.paired
-    assert interval.delta == pytest.approx(0.01)
-    assert (interval.low, interval.high) == pytest.approx((0.01 - half_width, 0.01 + half_width))
-
-
 def test_gate_blocks_a_roc_auc_drop_beyond_tolerance(make_evaluation, make_comparison, gate_params):
     c = make_comparison(make_evaluation(roc_auc=0.75), make_evaluation(roc_auc=0.74))
 
     verdict = decide(c, gate_params)
 
     assert verdict.blocked
-    assert verdict.failures == ("ROC AUC fell by 0.0100 against `main` (at most 0.0050 allowed)",)
-
-
-def test_gate_judges_the_paired_delta_when_both_models_were_scored(
-    make_evaluation, make_comparison, gate_params
-):
-    # The files say +0.01 (different test months); on the same rows the PR is worse.
-    c = make_comparison(
-        make_evaluation(roc_auc=0.75),
-        make_evaluation(roc_auc=0.76),
-        same_rows={"model.roc_auc": Interval(-0.02, None, None, paired=True)},
+    assert verdict.failures == (
+        "ROC AUC fell by 0.0100 against `main` on the same test rows (at most 0.0050 allowed)",
     )
 
-    verdict = decide(c, gate_params)
 
-    assert verdict.failures == (
+def test_gate_judges_the_models_on_the_same_rows_never_the_metrics_files(
+    make_evaluation, make_comparison, make_paired, gate_params
+):
+    # The bug: a retraining PR's test month is a later, harder month, so its metrics file
+    # shows a Brier score 0.0029 higher and a lower ROC AUC than `main`'s file (its own test
+    # month). On the PR's test rows the new model is better on both.
+    base, pr = (
+        make_evaluation(roc_auc=0.75, brier=0.18),
+        make_evaluation(roc_auc=0.73, brier=0.1829),
+    )
+    on_same_rows = make_paired(
+        base, pr, roc_auc=Interval(0.012, None, None), brier=Interval(-0.0142, None, None)
+    )
+
+    promoted = decide(make_comparison(base, pr, same_rows=on_same_rows), gate_params)
+    # And the other way round: files that look fine do not hide a regression on the same rows.
+    worse = make_paired(pr, base, roc_auc=Interval(-0.02, None, None))
+    blocked = decide(make_comparison(pr, base, same_rows=worse), gate_params)
+
+    assert promoted.promote and not promoted.failures, promoted.line()
+    assert promoted.checks[1:] == (
+        "ROC AUC +0.0120 against `main` on the same test rows",
+        "Brier score -0.0142 against `main` on the same test rows",
+    )
+    assert blocked.failures == (
         "ROC AUC fell by 0.0200 against `main` on the same test rows (at most 0.0050 allowed)",
     )
 
@@ -198,7 +195,7 @@ def test_gate_blocks_worse_calibration_and_a_model_no_better_than_the_baseline(
 
     assert verdict.failures == (
         "ROC AUC lift over the naive baseline is -0.0100 (< +0.0000)",
-        "Brier score rose by 0.0100 against `main` (at most 0.0020 allowed)",
+        "Brier score rose by 0.0100 against `main` on the same test rows (at most 0.0020 allowed)",
     )
 
 
@@ -240,25 +237,43 @@ def test_first_model_is_judged_on_its_lift_alone(make_evaluation, make_compariso
     verdict = decide(make_comparison(None, make_evaluation(lift=-0.01)), gate_params)
 
     assert verdict.failures == ("ROC AUC lift over the naive baseline is -0.0100 (< +0.0000)",)
-    assert any("first model" in check for check in verdict.checks)
+    assert "first model: `main` has no model to compare against" in verdict.checks
 
 
-def test_a_base_in_another_metrics_format_blocks_naming_it_unless_scored_on_the_same_rows(
+@pytest.mark.parametrize("labels", [[], ["allow-regression"]])
+def test_without_the_base_model_the_gate_cannot_decide_and_judges_no_file(
+    make_evaluation, make_comparison, gate_params, labels
+):
+    why = "it is in neither the DVC cache nor a DVC remote, and rebuilding it failed: ..."
+    # The files would block (ROC AUC -0.05) and the lift fails: neither is judged.
+    c = make_comparison(
+        make_evaluation(roc_auc=0.75),
+        make_evaluation(roc_auc=0.70, lift=-0.01),
+        same_rows=SameRows("unavailable", reason=why),
+    )
+
+    verdict = decide(c, gate_params, labels)
+
+    assert verdict.undecided == f"`main`'s model cannot be obtained: {why}"
+    assert not verdict.promote and not verdict.blocked and not verdict.overridden
+    assert (verdict.failures, verdict.checks) == ((), ())
+    assert verdict.line() == f"cannot decide: `main`'s model cannot be obtained: {why}"
+
+
+def test_a_base_model_that_cannot_score_the_prs_rows_blocks_until_a_maintainer_accepts(
     make_evaluation, make_comparison, gate_params
 ):
-    error = "section 'model' should have ...; missing ['roc_auc'], unknown ['auc']"
-    c = make_comparison(None, make_evaluation(), base_metrics_error=error)
+    why = "it uses feature(s) this PR no longer builds: temp"
+    c = make_comparison(
+        make_evaluation(),
+        make_evaluation(),
+        same_rows=SameRows("not comparable", reason=why, source="from the DVC cache or remote"),
+    )
 
     verdict = decide(c, gate_params)
 
-    assert verdict.failures == (f"`main`'s metrics cannot be compared: {error}",)
-    assert not any("first model" in check for check in verdict.checks)
-    paired = {
-        "model.roc_auc": Interval(0.001, None, None, paired=True),
-        "model.brier": Interval(-0.001, None, None, paired=True),
-    }
-    assert decide(make_comparison(None, make_evaluation(), base_metrics_error=error,
-                                  same_rows=paired), gate_params).promote  # fmt: skip
+    assert verdict.failures == (f"`main`'s model cannot be scored on this PR's test rows: {why}",)
+    assert decide(c, gate_params, ["allow-regression"]).overridden
 
 
 @pytest.mark.parametrize(
@@ -360,6 +375,21 @@ def test_a_dispatch_without_a_pull_request_reports_a_block_but_only_errors_fail(
     assert blocked.message.startswith("no pull request to gate; the model would be blocked: ")
     assert (missing.outcome, missing.exit_code) == ("error", 2)
     assert without_pull_request(judge(stored(), [], sha=SHA)).outcome == "pass"
+
+
+def test_an_undecided_verdict_fails_with_its_reason_whatever_the_labels():
+    undecided = StoredVerdict(
+        sha=SHA, base="main", base_sha="b" * 40, failures=(), checks=(),
+        override_label=OVERRIDE, undecided="`main`'s model cannot be obtained: ...",
+    )  # fmt: skip
+
+    for labels in ([], [OVERRIDE]):
+        decision = judge(undecided, labels, sha=SHA)
+        assert (decision.outcome, decision.exit_code) == ("error", 2)
+        assert decision.message == "cannot decide: `main`'s model cannot be obtained: ..."
+    assert undecided.to_json()["promote"] is False
+    assert StoredVerdict.loads(json.dumps(undecided.to_json())) == undecided
+    assert without_pull_request(judge(undecided, [], sha=SHA)).exit_code == 2
 
 
 def test_the_recorded_verdict_round_trips_and_a_broken_file_is_named():

@@ -4,11 +4,12 @@ Mermaid text, no local link, size limit on any input, table-safe cells."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from contrail.metrics import BRIER, HEADLINE_METRICS, LIFT, ROC_AUC, metric_keys
-from contrail.report.compare import Change, DriftRow, Interval, flatten
+from contrail.report.compare import Change, DriftRow, Interval, SameRows, flatten
 from contrail.report.gate import decide
 from contrail.report.markdown import (
     GITHUB_COMMENT_LIMIT,
@@ -22,9 +23,10 @@ from contrail.report.markdown import (
 from contrail.report.mermaid import evenly_spaced
 
 SHA = "a" * 40
-PAIRED = {
-    ROC_AUC.key: Interval(0.007822, 0.006812, 0.008931, paired=True),
-    BRIER.key: Interval(0.000039, -0.000312, 0.000405, paired=True),
+# Bootstrap intervals of the two judged deltas.
+INTERVALS = {
+    "roc_auc": Interval(0.007822, 0.006812, 0.008931),
+    "brier": Interval(0.000039, -0.000312, 0.000405),
 }
 PLOTS = {
     "ROC": [
@@ -54,11 +56,17 @@ PLOTS = {
 }
 
 
-@pytest.fixture
-def comparison(make_evaluation, make_comparison):
-    """main at ROC AUC 0.743178, the PR at 0.751, with a params change, drift and facts."""
+BASE_FILE = {"roc_auc": 0.743178, "brier": 0.179961, "lift": 0.060057, "rows": 27075}
+PR_FILE = {"roc_auc": 0.751, "brier": 0.18, "lift": 0.07, "rows": 27100}
 
-    def build(**overrides):
+
+@pytest.fixture
+def comparison(make_evaluation, make_comparison, make_paired):
+    """main at ROC AUC 0.743178, the PR at 0.751, with a params change, drift and facts; both
+    models scored on the PR's test rows as their files say, unless `same_rows` is given, with
+    the judged deltas' `intervals`."""
+
+    def build(intervals=None, **overrides):
         fields = {
             "params": [Change("train.learning_rate", 0.1, 0.05)],
             "drift": [DriftRow("temp", "wasserstein", 0.1, 2.5, True, 0.3, True)],
@@ -66,11 +74,10 @@ def comparison(make_evaluation, make_comparison):
             "facts": [Change("Training rows", 133603, 140000)],
             "validation": Change("validation", {}, {}),
         }
-        return make_comparison(
-            make_evaluation(roc_auc=0.743178, brier=0.179961, lift=0.060057, rows=27075),
-            make_evaluation(roc_auc=0.751, brier=0.18, lift=0.07, rows=27100),
-            **{**fields, **overrides},
-        )
+        base, pr = make_evaluation(**BASE_FILE), make_evaluation(**PR_FILE)
+        if intervals:
+            fields["same_rows"] = make_paired(base, pr, **intervals)
+        return make_comparison(base, pr, **{**fields, **overrides})
 
     return build
 
@@ -103,7 +110,7 @@ def headline_rows(text: str) -> dict[str, list[str]]:
 
 
 def test_the_verdict_comes_first_then_the_five_headline_metrics_rounded(comparison, gate_params):
-    c = comparison(same_rows=PAIRED, same_rows_count=27_100)
+    c = comparison(INTERVALS)
 
     text = render(c, decide(c, gate_params), PLOTS)
 
@@ -121,54 +128,83 @@ def test_the_verdict_comes_first_then_the_five_headline_metrics_rounded(comparis
     assert rows["ROC AUC"][3] == "[+0.0068, +0.0089] (paired, 27,100 rows)"
     assert rows[metric_label(BRIER.key)][3] == "[-0.0003, +0.0004] (paired, 27,100 rows)"
     assert rows["PR AUC"][3] == "—"
-    assert "**paired bootstrap** of both models on the same 27,100 test rows" in text
+    assert "_Both models scored on the same 27,100 test rows (this PR's test month)" in text
+    assert "`main`'s model: from the DVC cache or remote" in text
+    assert "Interval: **paired bootstrap**" in text
     # Nothing but the verdict and the headline precedes the collapsed sections.
     assert text.index("| ROC AUC |") < text.index("<details>")
 
 
-def test_a_paired_delta_on_other_rows_than_the_files_is_shown_with_its_interval(
-    comparison, gate_params
+def test_a_moved_window_shows_both_models_on_the_prs_test_rows_and_the_files_collapsed(
+    comparison, make_evaluation, make_paired, gate_params
 ):
     window = [
-        Change("Data window (train + test month)", "2013-01 .. 2013-02", "2013-01 .. 2013-03")
+        Change("Data window (train + test month)", "2013-01 .. 2013-02", "2013-02 .. 2013-03")
     ]
-    c = comparison(same_rows=PAIRED | {ROC_AUC.key: Interval(0.0051, 0.004, 0.0062, True)},
-                   same_rows_count=900, facts=window)  # fmt: skip
-
-    text = render(c, decide(c, gate_params), {})
-
-    assert headline_rows(text)["ROC AUC"][2:] == [
-        "+0.0078",
-        "+0.0051 [+0.0040, +0.0062] (paired, 900 rows)",
-    ]
-    assert "The data window changed" in text
-
-
-@pytest.mark.parametrize("window_changed", [False, True])
-def test_without_the_base_model_the_interval_says_it_is_independent_and_why(
-    comparison, gate_params, window_changed
-):
-    why = "the base model file is in neither the local DVC cache nor a DVC remote"
-    months = (
-        "2013-01 .. 2013-02",
-        "2013-01 .. 2013-03" if window_changed else "2013-01 .. 2013-02",
+    pr = make_evaluation(**PR_FILE)
+    # `main`'s model on the PR's (later, harder) test month: not its own file's numbers.
+    on_prs_month = make_evaluation(roc_auc=0.721, brier=0.1912)
+    same_rows = replace(
+        make_paired(on_prs_month, pr, roc_auc=Interval(0.03, 0.02, 0.04)),
+        source="rebuilt from 0123abcd, identical to its dvc.lock (md5 0f0f)",
     )
-    c = comparison(same_rows_note=why, facts=[Change("Data window (train + test month)", *months)])
+    c = comparison(same_rows=same_rows, facts=window)
 
     text = render(c, decide(c, gate_params), {})
 
     rows = headline_rows(text)
-    assert rows["ROC AUC"][3].endswith("(independent)")
-    assert rows[metric_label(BRIER.key)][3] == "no interval"
-    assert "metrics files)" not in text
-    assert f"**independent**, because {why}: each side's own bootstrap interval" in text
-    assert (
-        "the two test months differ" if window_changed else "the two test months are the same"
-    ) in text
+    assert rows["ROC AUC"] == [
+        "0.7210",
+        "0.7510",
+        "+0.0300",
+        "[+0.0200, +0.0400] (paired, 27,100 rows)",
+    ]
+    assert rows[metric_label(BRIER.key)] == ["0.1912", "0.1800", "-0.0112", "no interval"]
+    assert "`main`'s model: rebuilt from 0123abcd, identical to its dvc.lock" in text
+    assert "The data window changed: the table above scores `main`'s model on this PR's" in text
+    # The files' own numbers (each on its own month) are only in the collapsed sections.
+    assert f"| {metric_label('lift.roc_auc')} | 0.060057 | 0.07 |" in text
+
+
+@pytest.mark.parametrize("window_changed", [False, True])
+@pytest.mark.parametrize("status", ["unavailable", "not comparable"])
+def test_without_both_models_on_the_same_rows_each_file_is_shown_as_not_comparable(
+    comparison, gate_params, status, window_changed
+):
+    why = "it uses feature(s) this PR no longer builds: temp"
+    months = (
+        "2013-01 .. 2013-02",
+        "2013-01 .. 2013-03" if window_changed else "2013-01 .. 2013-02",
+    )
+    c = comparison(
+        same_rows=SameRows(status, reason=why),
+        facts=[Change("Data window (train + test month)", *months)],
+    )
+
+    text = render(c, decide(c, gate_params), {})
+
+    assert "| Metric | `main` (its own test month) | PR (its own test month) |" in text
+    assert headline_rows(text)["ROC AUC"] == ["0.7432", "0.7510"]
+    assert "| Δ |" not in text.split("<details>")[0]
+    note = (
+        "**not comparable**, so no Δ. The gate judges only both models scored on the same "
+        "rows; the verdict says why `main`'s model could not be._"
+    )
+    assert note in text
+    assert text.count(why) == 1  # in the verdict
+    assert (", and the months differ:" in text) == window_changed
+    if status == "unavailable":
+        assert text.startswith("## ⚠️ Model report: the gate cannot decide\n")
+        assert f"**Verdict:** cannot decide: `main`'s model cannot be obtained: {why}." in text
+        assert "**Nothing was judged.**" in text
+        assert "adds the `allow-regression` label" not in text
+    else:
+        assert text.startswith("## ❌ Model report: blocked\n")
+        assert "adds the `allow-regression` label" in text
 
 
 def test_everything_else_is_in_collapsed_sections_that_render_tables(comparison, gate_params):
-    c = comparison(same_rows=PAIRED, same_rows_count=27_100)
+    c = comparison(INTERVALS)
 
     text = render(c, decide(c, gate_params), PLOTS)
 
@@ -307,14 +343,29 @@ def test_when_even_short_tables_do_not_fit_whole_sections_are_left_out_with_a_no
 
 
 def test_a_base_in_another_metrics_format_is_named_not_shown_as_a_first_model(
-    make_evaluation, make_comparison, gate_params
+    make_evaluation, make_comparison, make_paired, gate_params
 ):
     error = "reports/evaluation/metrics.json at `main`: section 'model' should have ..."
-    c = make_comparison(None, make_evaluation(), base_metrics_error=error)
+    pr = make_evaluation()
+    # Its model still scores the PR's rows: the gate judges that, the files only display.
+    c = make_comparison(
+        None, pr, base_metrics_error=error, same_rows=make_paired(make_evaluation(), pr)
+    )
 
     text = render(c, decide(c, gate_params), {})
 
     assert f"**The metrics files differ in format:** {error}" in text
     assert "First model" not in text
-    assert "## ❌ Model report: blocked" in text
-    assert headline_rows(text)["ROC AUC"] == ["n/a", "0.7500", "n/a", "—"]
+    assert "## ✅ Model report: promote" in text
+    assert headline_rows(text)["ROC AUC"][:3] == ["0.7500", "0.7500", "+0.0000"]
+    assert f"| {metric_label('lift.roc_auc')} | n/a | 0.05 | n/a |" in text
+
+
+def test_a_first_model_shows_its_own_numbers_only(make_evaluation, make_comparison, gate_params):
+    c = make_comparison(None, make_evaluation(lift=0.01))
+
+    text = render(c, decide(c, gate_params), {})
+
+    assert headline_rows(text)["ROC AUC"] == ["n/a", "0.7500"]
+    assert "First model: `main` (`aaaaaaaa`) has no model yet" in text
+    assert "not comparable" not in text

@@ -405,7 +405,7 @@ def test_the_report_is_paired_with_or_without_a_restored_cache_which_skips_uncha
     assert f"(paired, {rows:,} rows)" in row, row
     assert "on the same test rows" in judged
     source = "from the DVC cache or remote" if restored_cache else "rebuilt from "
-    assert f"`main`'s model came {source}" in comment
+    assert f"`main`'s model: {source}" in comment
     if restored_cache:
         # The stages the hyperparameter does not reach were checked out, not rerun.
         for stage in ("ingest", "features"):

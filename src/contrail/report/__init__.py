@@ -1,7 +1,7 @@
 """The pull-request report and promotion gate: how the workspace's model compares with a base
 revision's, rendered as one markdown comment for reviewers.
 
-`revision` does the I/O (git, dvc, models); `compare`, `checks`, `mermaid` and `markdown` are
-pure and work on what it collects; `gate` holds the rule and the small GitHub client
-that re-runs the gate job.
+`revision` does the I/O (git, dvc, models), with `base_model` fetching or rebuilding the base's
+model; `compare`, `checks`, `mermaid` and `markdown` are pure and work on what it collects;
+`gate` holds the rule and the small GitHub client that re-runs the gate job.
 """

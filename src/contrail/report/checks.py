@@ -21,7 +21,8 @@ Outcome = Literal["train", "re-evaluate", "ignore", "pass", "fail", "error"]
 
 PUSH_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 LABEL_ACTIONS = frozenset({"labeled", "unlabeled"})
-# The exit code of `contrail gate` for each verdict: 1 is a blocked model, 2 a broken gate.
+# The exit code of `contrail gate` for each verdict: 1 is a blocked model, 2 a gate that
+# could not decide.
 EXIT_CODES: dict[Outcome, int] = {
     "pass": 0,
     "fail": 1,
@@ -48,6 +49,9 @@ class StoredVerdict:
     failures: tuple[str, ...]
     checks: tuple[str, ...]
     override_label: str
+    # Why the comparison could not be made (the base model could not be obtained): the gate
+    # then cannot decide, whatever the labels.
+    undecided: str = ""
 
     @property
     def blocked(self) -> bool:
@@ -58,7 +62,8 @@ class StoredVerdict:
             "sha": self.sha,
             "base": self.base,
             "base_sha": self.base_sha,
-            "promote": not self.blocked,
+            "promote": not self.blocked and not self.undecided,
+            "undecided": self.undecided,
             "failures": list(self.failures),
             "checks": list(self.checks),
             "override_label": self.override_label,
@@ -69,7 +74,7 @@ class StoredVerdict:
         if not isinstance(payload, Mapping):
             raise VerdictFileError("not a JSON object")
         try:
-            fields = {name: payload[name] for name in ("sha", "base", "base_sha")}
+            fields = {name: payload[name] for name in ("sha", "base", "base_sha", "undecided")}
             lists = {name: payload[name] for name in ("failures", "checks")}
             override_label = payload["override_label"]
         except KeyError as exc:
@@ -88,6 +93,7 @@ class StoredVerdict:
             failures=tuple(lists["failures"]),
             checks=tuple(lists["checks"]),
             override_label=override_label,
+            undecided=fields["undecided"],
         )
 
     @classmethod
@@ -165,6 +171,8 @@ def judge(
             "error",
             f"the verdict compares with `{verdict.base}`, the pull request targets `{pr_base}`",
         )
+    if verdict.undecided:
+        return Decision("error", f"cannot decide: {verdict.undecided}")
     if not verdict.blocked:
         return Decision("pass", "promote: " + "; ".join(verdict.checks))
     if verdict.override_label in labels:

@@ -74,6 +74,9 @@ def report(
     except revision.ReportError as exc:
         typer.echo(f"contrail report: {exc}", err=True)
         raise typer.Exit(2) from None
+    if comparison.same_rows.source:
+        # For the CI log: a rebuilt base model takes minutes, and may not be byte-identical.
+        typer.echo(f"contrail report: `{base}`'s model {comparison.same_rows.source}", err=True)
     verdict = decide(comparison, settings.gate, parse_labels(labels))
 
     # The artifact folder beside the markdown holds the interactive charts only; the comment
@@ -105,7 +108,7 @@ GateRecordOption = typer.Option(
     None,
     "--record",
     help="Write the label-free verdict (and the commit) to this JSON file; exit 0 "
-    "whatever it says, 2 if there is none.",
+    "whatever it says (--verdict exits 1 or 2 on it), 2 if there is none.",
 )
 GateVerdictFileOption = typer.Option(
     None,
@@ -150,7 +153,7 @@ def gate(
     wait: float = GateWaitOption,
 ) -> None:
     """Exit 1 with a one-line reason if the workspace's model may not replace --base's; 2 when
-    the gate cannot decide."""
+    the gate cannot decide (e.g. --base's model can be neither fetched nor rebuilt)."""
     from contrail.report import checks, revision
     from contrail.report.gate import decide, parse_labels
 
@@ -178,6 +181,7 @@ def gate(
             failures=found.failures,
             checks=found.checks,
             override_label=override,
+            undecided=found.undecided,
         )
         from contrail.io import write_text
 
@@ -185,9 +189,9 @@ def gate(
         typer.echo(f"{record}: {found.line()}")
         return
     verdict = decide(comparison, settings.gate, parse_labels(labels))
-    typer.echo(f"contrail gate: {verdict.line()}", err=verdict.blocked)
-    if verdict.blocked:
-        raise typer.Exit(1)
+    typer.echo(f"contrail gate: {verdict.line()}", err=not verdict.promote)
+    if not verdict.promote:
+        raise typer.Exit(2 if verdict.undecided else 1)
 
 
 def _head() -> str:

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from statistics import NormalDist
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from contrail.metrics import BRIER, ROC_AUC, Evaluation, Metric, bootstrap_weights, weighted_roc_auc
+from contrail.metrics import (
+    BRIER,
+    ROC_AUC,
+    Evaluation,
+    Metric,
+    Scores,
+    bootstrap_weights,
+    weighted_roc_auc,
+)
 
-# The metrics the gate judges, with an interval in the report: both models are scored on the
-# same test rows for these when possible (`paired_bootstrap`).
+# The metrics the gate judges, with an interval in the report (`paired_bootstrap`).
 PAIRED_METRICS = (ROC_AUC, BRIER)
 WINDOW = "Data window (train + test month)"
 
@@ -41,12 +47,12 @@ class Change:
 
 @dataclass(frozen=True)
 class Interval:
-    """A PR-minus-base difference with its bootstrap interval (None when not computed)."""
+    """A PR-minus-base difference on the same rows, with its bootstrap interval (None when
+    not computed)."""
 
     delta: float
     low: float | None
     high: float | None
-    paired: bool
 
 
 @dataclass(frozen=True)
@@ -60,13 +66,38 @@ class DriftRow:
     pr_drifted: bool | None
 
 
+# "paired": both models scored on the PR's test rows. "first model": the base has none.
+# "unavailable": the base model is in no cache or remote and could not be rebuilt, so the gate
+# cannot decide. "not comparable": it was obtained but cannot score these rows (features the
+# PR no longer builds, another scikit-learn), so it takes a maintainer to accept the PR.
+Pairing = Literal["paired", "first model", "unavailable", "not comparable"]
+
+
+@dataclass(frozen=True)
+class SameRows:
+    """Both models scored on the pull request's test rows: the only comparison the gate
+    judges (two metrics files may be from different test months), or why there is none."""
+
+    status: Pairing
+    # Why the models were not paired (empty when they were, or for a first model).
+    reason: str = ""
+    # Where the base model came from (cache or remote, or rebuilt), for the report.
+    source: str = ""
+    rows: int = 0
+    base: Scores | None = None
+    pr: Scores | None = None
+    # PR minus base of `PAIRED_METRICS`, with their intervals.
+    intervals: dict[str, Interval] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Everything the report and the gate need, collected once.
 
     `pr_evaluation` and `base_evaluation` are the two metrics files read through
-    `Evaluation.from_json`. The base may have none (a first model), or one in another format
-    (this PR renamed a metric): then `base_metrics_error` says which keys differ."""
+    `Evaluation.from_json`, each on its own test month: shown, never judged. The base may
+    have none (a first model), or one in another format (this PR renamed a metric): then
+    `base_metrics_error` says which keys differ."""
 
     base_label: str
     base_sha: str
@@ -77,17 +108,10 @@ class Comparison:
     facts: list[Change]
     validation: Change
     pr_evaluation: Evaluation
+    same_rows: SameRows
     base_evaluation: Evaluation | None = None
     base_metrics_error: str = ""
-    same_rows: dict[str, Interval] = field(default_factory=dict)
-    same_rows_count: int = 0
-    same_rows_note: str = ""
     confidence: float = 0.95
-
-    @property
-    def has_base(self) -> bool:
-        """The base revision has a metrics file in this code's format."""
-        return self.base_evaluation is not None
 
     @property
     def windows_differ(self) -> bool:
@@ -95,39 +119,22 @@ class Comparison:
         return window is not None and window.base is not None and window.base != window.pr
 
     def metric(self, metric: Metric) -> Change:
-        """`metric` at the base (None without a comparable base) and in the workspace."""
+        """`metric` from each metrics file (each on its own test month; base None without
+        a file in this code's format)."""
         base = None if self.base_evaluation is None else self.base_evaluation.value(metric)
         return Change(metric.key, base, self.pr_evaluation.value(metric))
 
-    def delta(self, metric: Metric) -> Interval | None:
-        """The difference the gate judges: on the same test rows when both models could be
-        scored, else between the two metrics files (different rows if the windows differ)."""
-        if metric.key in self.same_rows:
-            return self.same_rows[metric.key]
-        if self.base_evaluation is None:
+    def on_same_rows(self, metric: Metric) -> Change | None:
+        """A headline `metric` of both models on the PR's test rows; None when not paired."""
+        base, pr = self.same_rows.base, self.same_rows.pr
+        if base is None or pr is None:
             return None
-        delta = self.pr_evaluation.value(metric) - self.base_evaluation.value(metric)
-        if metric == ROC_AUC:
-            base, pr = self.base_evaluation.model, self.pr_evaluation.model
-            return _independent_interval(
-                delta,
-                (base.roc_auc_low, base.roc_auc_high),
-                (pr.roc_auc_low, pr.roc_auc_high),
-                self.confidence,
-            )
-        return Interval(delta, None, None, paired=False)
+        name = metric.key.split(".", 1)[1]
+        return Change(metric.key, getattr(base, name), getattr(pr, name))
 
-
-def _independent_interval(
-    delta: float, base: tuple[Any, Any], pr: tuple[Any, Any], confidence: float
-) -> Interval:
-    """Normal approximation from each side's own bootstrap interval, for when the two models
-    cannot be scored on the same rows: wider than a paired interval, but honest about noise."""
-    if None in (*base, *pr):
-        return Interval(delta, None, None, paired=False)
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-    se = float(np.hypot((base[1] - base[0]) / (2 * z), (pr[1] - pr[0]) / (2 * z)))
-    return Interval(delta, delta - z * se, delta + z * se, paired=False)
+    def delta(self, metric: Metric) -> Interval | None:
+        """The difference the gate judges: both models on the same rows, nothing else."""
+        return self.same_rows.intervals.get(metric.key)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -240,7 +247,7 @@ def paired_bootstrap(
         kept = resampled[key][both_classes]
         if kept.size:
             low, high = np.quantile(kept, [tail, 1 - tail])
-            result[key] = Interval(float(point), float(low), float(high), paired=True)
+            result[key] = Interval(float(point), float(low), float(high))
         else:
-            result[key] = Interval(float(point), None, None, paired=True)
+            result[key] = Interval(float(point), None, None)
     return result

@@ -125,25 +125,18 @@ def _html_base(comparison: Comparison) -> str:
     return f"<code>{escape(comparison.base_label)}</code>"
 
 
-def interval_cell(interval: Interval | None, file_delta: float | None, rows: int) -> str:
-    """The interval column: the interval of the gate's Δ and what it is.
-
-    Its own Δ is shown only when it differs from the files' Δ (paired on this PR's test month
-    while the two files are from different months)."""
+def interval_cell(interval: Interval | None, rows: int) -> str:
+    """The interval column: a judged metric's paired bootstrap interval, "—" for the others."""
     if interval is None:
         return "—"
-    own = (
-        ""
-        if file_delta is not None and signed_decimals(interval.delta) == signed_decimals(file_delta)
-        else f"{signed_decimals(interval.delta)} "
-    )
     if interval.low is None or interval.high is None:
-        return f"{own}no interval".strip()
-    kind = f"(paired, {rows:,} rows)" if interval.paired else "(independent)"
-    return f"{own}[{signed_decimals(interval.low)}, {signed_decimals(interval.high)}] {kind}"
+        return "no interval"
+    return f"[{signed_decimals(interval.low)}, {signed_decimals(interval.high)}] (paired, {rows:,} rows)"
 
 
 def _title(verdict: Verdict) -> str:
+    if verdict.undecided:
+        return "⚠️ Model report: the gate cannot decide"
     if verdict.overridden:
         return f"⚠️ Model report: promote, regression accepted with the `{verdict.override_label}` label"
     if verdict.promote:
@@ -156,58 +149,74 @@ def _verdict(comparison: Comparison, verdict: Verdict) -> list[str]:
 
 
 def _headline_table(comparison: Comparison) -> list[str]:
-    paired = {m.key for m in PAIRED_METRICS}
+    """Both models on the PR's test rows; without that, each metrics file on its own."""
+    same_rows = [
+        (metric, change)
+        for metric in HEADLINE_METRICS
+        if (change := comparison.on_same_rows(metric)) is not None
+    ]
+    if not same_rows:
+        return _own_test_months_table(comparison)
+    judged = {m.key for m in PAIRED_METRICS}
+    rows = comparison.same_rows.rows
+    cells = [
+        [
+            metric_label(metric.key),
+            decimals(change.base),
+            decimals(change.pr),
+            signed_decimals(change.delta),
+            interval_cell(comparison.delta(metric) if metric.key in judged else None, rows),
+        ]
+        for metric, change in same_rows
+    ]
+    base = _base(comparison)
+    header = ["Metric", base, "PR", "Δ", f"{comparison.confidence:.0%} interval of Δ"]
+    names = " and ".join(m.label for m in PAIRED_METRICS)
+    note = (
+        f"_Both models scored on the same {rows:,} test rows (this PR's test month), so Δ "
+        f"(PR minus {base}) is the model change alone. {base}'s model: "
+        f"{comparison.same_rows.source}. Interval: **paired bootstrap**, both models resampled "
+        f"together; only the metrics the gate judges ({names}) have one._"
+    )
+    return [*table(header, cells, None), "", note]
+
+
+def _own_test_months_table(comparison: Comparison) -> list[str]:
+    """What each metrics file says, on its own test month: shown, never compared."""
+    base = _base(comparison)
     rows = []
     for metric in HEADLINE_METRICS:
         change = comparison.metric(metric)
-        interval = comparison.delta(metric) if metric.key in paired else None
-        rows.append(
-            [
-                metric_label(metric.key),
-                decimals(change.base),
-                decimals(change.pr),
-                signed_decimals(change.delta),
-                interval_cell(interval, change.delta, comparison.same_rows_count),
-            ]
-        )
-    ci = f"{comparison.confidence:.0%}"
-    header = ["Metric", _base(comparison), "PR", "Δ", f"{ci} interval of Δ"]
-    note = _interval_note(comparison)
-    return [*table(header, rows, None), *(["", *note] if note else [])]
-
-
-def _interval_note(comparison: Comparison) -> list[str]:
-    """What the interval column is, in words: paired, independent and why, or none."""
-    base = _base(comparison)
-    judged = " and ".join(m.label for m in PAIRED_METRICS)
-    months = "differ" if comparison.windows_differ else "are the same"
-    if comparison.same_rows:
-        rows = comparison.same_rows_count
-        note = (
-            f"_Δ is PR minus {base}, from the two metrics files. Interval: **paired bootstrap** "
-            f"of both models on the same {rows:,} test rows (this PR's test month), resampled "
-            f"together, so it measures the model change alone. Only the metrics the gate "
-            f"judges ({judged}) have an interval."
-        )
-        return [note + "_"]
-    if not comparison.has_base:
-        return []
-    why = comparison.same_rows_note or "the base model could not be scored"
+        rows.append([metric_label(metric.key), decimals(change.base), decimals(change.pr)])
+    header = ["Metric", f"{base} (its own test month)", "PR (its own test month)"]
+    lines = table(header, rows, None)
+    if comparison.same_rows.status == "first model":
+        return lines
+    months = ", and the months differ" if comparison.windows_differ else ""
     return [
-        f"_Δ is PR minus {base}, from the two metrics files. Interval: **independent**, "
-        f"because {why}: each side's own bootstrap interval of the {HEADLINE_METRICS[0].label} "
-        f"(on its own test rows) is combined by a normal approximation, wider than a paired "
-        f"one; the two test months {months}. The other metrics have no interval without the "
-        f"base model._"
+        *lines,
+        "",
+        f"_Each model on its own test rows{months}: **not comparable**, so no Δ. The gate "
+        f"judges only both models scored on the same rows; the verdict says why {base}'s "
+        "model could not be._",
     ]
 
 
 def _notes(comparison: Comparison, verdict: Verdict) -> list[str]:
+    base = _base(comparison)
     lines = []
     if verdict.blocked:
         lines += [
             f"To merge anyway, a maintainer adds the `{verdict.override_label}` label; "
             "the check then passes and this comment says so.",
+            "",
+        ]
+    if verdict.undecided:
+        lines += [
+            f"> **Nothing was judged.** The gate decides once {base}'s model can be scored on "
+            f"this PR's test rows: with {base}'s DVC cache restored, a DVC remote that has the "
+            f"model, or a {base} whose `dvc repro` succeeds (the model is then rebuilt). Re-run "
+            "the workflow after that; the override label does not apply.",
             "",
         ]
     if comparison.base_metrics_error:
@@ -216,26 +225,21 @@ def _notes(comparison: Comparison, verdict: Verdict) -> list[str]:
             f"Rows only one side has show {MISSING} on the other.",
             "",
         ]
-    elif not comparison.has_base:
+    elif comparison.same_rows.status == "first model":
         lines += [
-            f"> First model: {_base(comparison)} (`{comparison.base_sha[:8]}`) has no metrics "
-            "yet, so there is nothing to compare.",
+            f"> First model: {base} (`{comparison.base_sha[:8]}`) has no model yet, so there "
+            "is nothing to compare.",
             "",
         ]
-    if comparison.windows_differ and (comparison.has_base or comparison.same_rows):
+    if comparison.windows_differ and comparison.same_rows.status == "paired":
         lines += [
-            "> The data window changed: each side's metrics are from its own test month. "
-            + (
-                "Δ mixes model and data changes; the interval (with its own Δ) scores both "
-                "models on this PR's test month."
-                if comparison.same_rows
-                else "Compare deltas with care: they mix model and data changes."
-            ),
+            f"> The data window changed: the table above scores {base}'s model on this PR's "
+            "test month; the collapsed metrics-file rows below are each from its own month.",
             "",
         ]
     lines += [
         f"This comment compares the model `dvc repro` trained on this pull request with the one "
-        f"on {_base(comparison)} (`{comparison.base_sha[:8]}`) and is updated on every push. "
+        f"on {base} (`{comparison.base_sha[:8]}`) and is updated on every push. "
         "The promotion rule and its bounds are the `gate:` section of `params.yaml`."
     ]
     return lines
@@ -278,7 +282,8 @@ def _threshold(
     rows = _metric_rows(comparison, THRESHOLD_KEYS)
     body = [
         "The threshold is chosen on the training rows only (`threshold:` in "
-        "`params.yaml`); precision, recall, F1 and the confusion matrix are at it.",
+        "`params.yaml`); precision, recall, F1 and the confusion matrix are at it, from the "
+        "two metrics and plots files (each on its own test month).",
         "",
         *table(["Metric", _base(comparison), "PR", "Δ"], rows, limit),
     ]
@@ -374,7 +379,7 @@ def _charts(comparison: Comparison, plots: Mapping[str, Sequence[Mapping[str, An
     found = mermaid.charts(plots, comparison.base_sha, comparison.base_label)
     if not found:
         return []
-    body: list[str] = []
+    body = ["From the two plots files (each on its own test month).", ""]
     for caption, chart in found:
         body += [caption, "", chart, ""]
     names = ", ".join(caption.split("**")[1] for caption, _ in found)

@@ -2,8 +2,8 @@
 metric/params/plot diffs and for the base model, so nothing is re-implemented.
 
 Every metrics and report JSON is committed (`cache: false`), so any revision can be read with
-`git show`. Only the base model itself is DVC-cached; when it is not in the local cache or a
-remote, the report falls back to comparing the metrics files.
+`git show`. Only the base model itself is DVC-cached (`base_model` obtains it): the gate judges
+both models on the workspace's test rows, never two metrics files from different test months.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -21,9 +21,6 @@ from contrail import paths
 from contrail.metrics import Evaluation, MetricsFormatError
 from contrail.params import DEFAULT_PARAMS_PATH, Params
 from contrail.report import compare
-
-if TYPE_CHECKING:
-    from contrail.model import TrainedModel
 
 # Plot names from the top-level `plots:` of dvc.yaml: the comment draws the first four as
 # Mermaid charts and the confusion matrix as a table; the interactive HTML has all five.
@@ -41,7 +38,8 @@ class ReportError(RuntimeError):
     """The comparison cannot be made (unknown revision, DVC failure); the message says why."""
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """A command's result, never raising: callers turn a failure into a `ReportError`."""
     return subprocess.run(args, capture_output=True, text=True, check=False)
 
 
@@ -49,7 +47,7 @@ def resolve(base: str) -> str:
     """Commit SHA of `base`; a branch name also matches its `origin/` copy, which is all a
     CI checkout of a pull request has."""
     for candidate in (base, f"origin/{base}"):
-        found = _run("git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+        found = run("git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
         if found.returncode == 0:
             return found.stdout.strip()
     raise ReportError(
@@ -60,7 +58,7 @@ def resolve(base: str) -> str:
 
 def git_text(sha: str, path: Path) -> str | None:
     """A committed file's text at `sha`, or None if it did not exist there."""
-    shown = _run("git", "show", f"{sha}:{path.as_posix()}")
+    shown = run("git", "show", f"{sha}:{path.as_posix()}")
     return shown.stdout if shown.returncode == 0 else None
 
 
@@ -77,7 +75,7 @@ def workspace_json(path: Path) -> dict[str, Any] | None:
 
 def dvc_json(*args: str) -> dict[str, Any]:
     """Run a `dvc ... --json` command of the same environment and parse what it prints."""
-    done = _run(sys.executable, "-m", "dvc", *args, "--json")
+    done = run(sys.executable, "-m", "dvc", *args, "--json")
     if done.returncode != 0:
         raise ReportError(f"`dvc {' '.join(args)}` failed: {done.stderr.strip()}")
     shown: dict[str, Any] = json.loads(done.stdout or "{}")
@@ -96,7 +94,7 @@ def plot_data(sha: str) -> dict[str, list[dict[str, Any]]]:
 
 def write_interactive_plots(sha: str, out_dir: Path) -> None:
     """`dvc plots diff` as HTML (zoomable Vega charts), for the workflow's artifact."""
-    done = _run(
+    done = run(
         sys.executable, "-m", "dvc", "plots", "diff", sha, "-o", str(out_dir),
         "--targets", *HTML_PLOT_NAMES,
     )  # fmt: skip
@@ -104,66 +102,55 @@ def write_interactive_plots(sha: str, out_dir: Path) -> None:
         raise ReportError(f"`dvc plots diff {sha} -o {out_dir}` failed: {done.stderr.strip()}")
 
 
-def _load_base_model(sha: str) -> TrainedModel:
-    """The model at `sha`, from the local DVC cache or a remote."""
-    import dvc.api
-    import joblib
-    from dvc.exceptions import DvcException
-
-    from contrail.model import CARD_FILE, PIPELINE_FILE, IncompatibleModel, ModelCard, TrainedModel
-
-    card_json = git_json(sha, paths.MODEL_DIR / CARD_FILE)
-    if card_json is None:
-        raise ReportError("the base revision has no model")
-    try:
-        card = ModelCard(**card_json)
-    except TypeError:
-        raise ReportError("the base model's card has a different format") from None
-    try:
-        card.require_same_sklearn("the base model")
-    except IncompatibleModel as exc:
-        raise ReportError(str(exc)) from None
-    try:
-        with dvc.api.open(str(paths.MODEL_DIR / PIPELINE_FILE), rev=sha, mode="rb") as f:
-            return TrainedModel(joblib.load(f), card)
-    except DvcException:
-        raise ReportError(
-            "the base model file is in neither the local DVC cache nor a DVC remote"
-        ) from None
-
-
-def same_rows(
-    sha: str, params: Params, samples: int
-) -> tuple[dict[str, compare.Interval], int, str]:
-    """Both models scored on the workspace's test rows: paired deltas, the row count, and
-    (when that is impossible) the reason, for the report to state."""
+def same_rows(sha: str, params: Params, samples: int, base_has_metrics: bool) -> compare.SameRows:
+    """Both models scored on the workspace's test rows (the PR's test month), with paired
+    intervals; or why that is impossible, for the gate and the report to say."""
     from contrail.features import LABEL
     from contrail.io import read_parquet
-    from contrail.model import TrainedModel
+    from contrail.metrics import score
+    from contrail.model import IncompatibleModel, TrainedModel
+    from contrail.report import base_model
 
     try:
-        base_model = _load_base_model(sha)
+        entry = base_model.recorded(sha)
+        if entry is None:
+            if base_has_metrics:
+                raise base_model.Unavailable(
+                    f"it has a metrics file but its {base_model.LOCK_FILE} records no "
+                    f"{base_model.MODEL_FILE}"
+                )
+            return compare.SameRows("first model")
+        card = base_model.card(sha)
+        card.require_same_sklearn("the base model")
+        found = base_model.obtain(sha, entry, card)
+    except base_model.Unavailable as exc:
+        return compare.SameRows("unavailable", reason=str(exc))
+    except IncompatibleModel as exc:
+        return compare.SameRows("not comparable", reason=str(exc))
+    try:
         pr_model = TrainedModel.load(paths.MODEL_DIR)
         test = read_parquet(paths.TEST)
-    except (ReportError, FileNotFoundError, RuntimeError) as exc:
-        return {}, 0, str(exc)
-    missing = sorted(set(base_model.card.features) - set(test.columns))
+    except (FileNotFoundError, IncompatibleModel) as exc:
+        raise ReportError(f"the workspace's model or test rows: {exc} (run `dvc repro`)") from None
+    missing = sorted(set(found.model.card.features) - set(test.columns))
     if missing:
-        return (
-            {},
-            0,
-            f"the base model uses feature(s) the PR no longer builds: {', '.join(missing)}",
+        return compare.SameRows(
+            "not comparable",
+            reason=f"it uses feature(s) this PR no longer builds: {', '.join(missing)}",
+            source=found.source,
         )
     y = test[LABEL].to_numpy(dtype=int)
-    intervals = compare.paired_bootstrap(
-        y,
-        base_model.predict_proba(test),
-        pr_model.predict_proba(test),
-        samples,
-        params.evaluate.confidence,
-        params.seed,
+    p_base, p_pr = found.model.predict_proba(test), pr_model.predict_proba(test)
+    return compare.SameRows(
+        "paired",
+        source=found.source,
+        rows=len(y),
+        base=score(y, p_base, found.model.card.threshold),
+        pr=score(y, p_pr, pr_model.card.threshold),
+        intervals=compare.paired_bootstrap(
+            y, p_base, p_pr, samples, params.evaluate.confidence, params.seed
+        ),
     )
-    return intervals, len(y), ""
 
 
 def evaluations(sha: str, base: str) -> tuple[Evaluation, Evaluation | None, str]:
@@ -227,7 +214,7 @@ def collect(
         params_rows += [compare.Change(prefix + r.name, r.base, r.pr) for r in rows]
 
     drift, drift_dataset = compare.drift_rows(metrics.get(str(paths.DRIFT_JSON), {}))
-    intervals, paired_rows, note = same_rows(sha, params, bootstrap_samples)
+    base_has_metrics = base_evaluation is not None or bool(base_error)
     return compare.Comparison(
         base_label=base,
         base_sha=sha,
@@ -247,11 +234,9 @@ def collect(
             workspace_json(paths.VALIDATION_JSON),
         ),
         pr_evaluation=pr_evaluation,
+        same_rows=same_rows(sha, params, bootstrap_samples, base_has_metrics),
         base_evaluation=base_evaluation,
         base_metrics_error=base_error,
-        same_rows=intervals,
-        same_rows_count=paired_rows,
-        same_rows_note=note,
         confidence=params.evaluate.confidence,
     )
 
