@@ -4,15 +4,11 @@ expression-free `run:` lines are checked for every workflow in tests/report/test
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
-from typer.testing import CliRunner
-
-from contrail.cli import app
 
 PROJECT = Path(__file__).resolve().parents[2]
 WORKFLOW = PROJECT / ".github" / "workflows" / "monitor.yml"
@@ -52,22 +48,6 @@ def test_write_permissions_only_where_something_is_written() -> None:
     assert "make monitor" not in commands(jobs["history"]) + commands(jobs["retrain"])
 
 
-def test_steps_follow_the_issue_order_and_retraining_runs_only_on_yes() -> None:
-    jobs = workflow()["jobs"]
-    monitor = commands(jobs["monitor"])
-    assert monitor.index("contrail history pull") < monitor.index("make monitor")
-    uploads = [s for s in jobs["monitor"]["steps"] if "upload-artifact" in s.get("uses", "")]
-    assert uploads[0]["if"] == "${{ !cancelled() }}"
-    assert "reports/monitor.md" in uploads[0]["with"]["path"]
-    assert jobs["monitor"]["outputs"]["retrain"] == "${{ steps.monitor.outputs.retrain }}"
-    assert jobs["retrain"]["if"] == "${{ needs.monitor.outputs.retrain == 'true' }}"
-    retrain = commands(jobs["retrain"])
-    assert retrain.index("make retrain") < retrain.index(
-        next(c for c in retrain if c.startswith("contrail retrain publish"))
-    )
-    assert commands(jobs["history"])[-1] == "contrail history push"
-
-
 def test_tokens_reach_git_only_in_the_steps_that_push_or_read_a_branch() -> None:
     for job_id, job in workflow()["jobs"].items():
         assert CREDENTIAL_HELPER not in str(job.get("env", {})), job_id
@@ -83,20 +63,6 @@ def test_tokens_reach_git_only_in_the_steps_that_push_or_read_a_branch() -> None
     # REPO_TOKEN, when set, replaces GITHUB_TOKEN and makes the dispatch unnecessary.
     assert publish["env"]["GITHUB_TOKEN"] == "${{ secrets.REPO_TOKEN || github.token }}"
     assert publish["env"]["CONTRAIL_DISPATCH_REPORT"] == "${{ secrets.REPO_TOKEN == '' }}"
-
-
-def test_every_command_the_workflow_runs_exists() -> None:
-    targets = set(re.findall(r"^([a-z][a-z0-9-]*):", (PROJECT / "Makefile").read_text(), re.M))
-    runner = CliRunner()
-    for job in workflow()["jobs"].values():
-        for command in commands(job):
-            words = command.split()
-            if words[0] == "make":
-                assert words[1] in targets, command
-            else:
-                subcommand = [w for w in words[1:] if not w.startswith("-")][:2]
-                result = runner.invoke(app, [*subcommand, "--help"])
-                assert result.exit_code == 0, (command, result.output)
 
 
 def test_refreshing_imports_succeeds_when_there_is_no_production_folder(tmp_path) -> None:

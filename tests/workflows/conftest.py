@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,8 +28,12 @@ from support.npm_registry import NpmRegistry
 from support.oci_registry import OciRegistry
 
 OWNER_REPO = "octo/flights"
-BOT = {"GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com",
-       "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.com"}
+BOT = {
+    "GIT_AUTHOR_NAME": "Ada",
+    "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada",
+    "GIT_COMMITTER_EMAIL": "ada@example.com",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,7 +45,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True,
+        ["git", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
         env={**os.environ, **BOT},
     )
     return done.stdout.strip()
@@ -81,10 +90,16 @@ def gitconfig(session_dir: Path, github: FakeGitHub, origin: Path) -> Path:
 def project(session_dir: Path, github: FakeGitHub, gitconfig: Path) -> Path:
     """The repository as GitHub has it: the project's files, one commit on main, pushed."""
     repo = session_dir / "repo"
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=PROJECT, check=True, capture_output=True,
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=PROJECT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         source = PROJECT / name
         if source.is_file():
@@ -119,11 +134,14 @@ def act(
     gitconfig: Path,
     npm_registry: NpmRegistry,
     registry: OciRegistry,
-) -> Act:
+) -> Iterator[Act]:
     npmrc = npm_registry.write_npmrc(session_dir / "npmrc")
     trust = str(github.node_ca_bundle)
     env = {
         "GIT_CONFIG_GLOBAL": str(gitconfig),
+        # The session's own uv cache, which setup-uv saves to and restores from act's cache
+        # server as on GitHub; never this machine's (jobs would extract into it at once).
+        "UV_CACHE_DIR": str(session_dir / "uv-cache"),
         "SSL_CERT_FILE": trust,
         "NODE_EXTRA_CA_CERTS": trust,
         "npm_config_userconfig": str(npmrc),
@@ -145,7 +163,24 @@ def act(
         "SOAK_INTERVAL": "5",
     }
     path = f"{STAND_INS / 'bin'}:{session_dir / 'npm-global' / 'bin'}:{os.environ['PATH']}"
-    return Act(
+    seen = {"calls": 0, "cluster": 0}
+    cluster_log = session_dir / "kubectl.jsonl"
+
+    def received() -> str:
+        """The stand-in GitHub's writes and the cluster stand-in's calls since the last run."""
+        calls = github.calls[seen["calls"] :]
+        cluster = cluster_log.read_text().splitlines() if cluster_log.exists() else []
+        lines = [f"- GitHub: {c.method} {c.path} -> {c.status}" for c in calls if c.method != "GET"]
+        for line in cluster[seen["cluster"] :]:
+            call = json.loads(line)
+            lines.append(
+                f"- {call['tool']}: {' '.join(call.get('argv') or [call.get('action', '')])}"
+                f" -> {call.get('exit')}"
+            )
+        seen.update(calls=len(github.calls), cluster=len(cluster))
+        return "\n".join(lines) + "\n"
+
+    yield Act(
         toolbox=Toolbox(session_dir / "toolbox"),
         github_instance=github.server_url.removeprefix("https://"),
         secrets={"GITHUB_TOKEN": github.token},
@@ -153,7 +188,19 @@ def act(
         env=env,
         process_env={"PATH": path},
         logs=session_dir / "runs",
+        received=received,
     )
+    # The pods the cluster stand-in played outlive the runs: take them down.
+    for record in (session_dir / "cluster").glob("clusters/*/pods/*/*.json"):
+        manifest = json.loads(record.read_text()).get("manifest")
+        if manifest:
+            subprocess.run(["podman", "kube", "down", manifest], capture_output=True)
+
+
+def note(session_dir: Path, text: str) -> None:
+    """Add a line to the session's summary.md, next to the run it is about."""
+    with (session_dir / "runs" / "summary.md").open("a") as summary:
+        summary.write(f"- {text}\n\n")
 
 
 def push_event(repo: Path, branch: str = "main") -> dict[str, Any]:
@@ -183,8 +230,7 @@ def pull_request_event(
         "number": number,
         "pull_request": {
             "number": number,
-            "head": {"sha": pull.head_sha, "ref": pull.head,
-                     "repo": {"full_name": OWNER_REPO}},
+            "head": {"sha": pull.head_sha, "ref": pull.head, "repo": {"full_name": OWNER_REPO}},
             "base": {"ref": pull.base, "repo": {"full_name": OWNER_REPO}},
             "labels": [{"name": label} for label in pull.labels],
         },

@@ -33,8 +33,9 @@ def test_a_pull_request_gets_one_comment_updated_in_place_and_a_regression_fails
 ) -> None:
     head = commit_change(project, "docs", "README.md", "# contrail", "# contrail\n", "Docs")
     pull = github.add_pull("docs", head_sha=head, title="Docs")
-    opened = act(project, "pr-report.yml", "pull_request",
-                 pull_request_event(github, pull.number, "opened"))
+    opened = act(
+        project, "pr-report.yml", "pull_request", pull_request_event(github, pull.number, "opened")
+    )
     assert opened.job("train").result == "success", opened.text()[-5000:]
     assert opened.job("gate").result == "success", opened.text()[-5000:]
     (comment,) = pull.thread
@@ -45,8 +46,12 @@ def test_a_pull_request_gets_one_comment_updated_in_place_and_a_regression_fails
     pull.head_sha = commit_change(
         project, "docs", "params.yaml", "max_iter: 300", "max_iter: 3", "Fewer trees"
     )
-    pushed = act(project, "pr-report.yml", "pull_request",
-                 pull_request_event(github, pull.number, "synchronize"))
+    pushed = act(
+        project,
+        "pr-report.yml",
+        "pull_request",
+        pull_request_event(github, pull.number, "synchronize"),
+    )
     gate = pushed.job("gate")
     assert gate.steps["Promotion gate"] == "failure", pushed.text()[-5000:]
     assert gate.steps["Post or update the PR comment"] == "success"
@@ -63,21 +68,28 @@ def test_only_the_override_label_re_runs_the_gate_job(
     pull = github.add_pull("labels", head_sha=head, title="Labels")
     git(project, "checkout", "--quiet", "main")  # label events run the base branch's files
     # act records no run on GitHub: the stand-in holds the report run the label refers to.
-    report = github.add_run("pr-report.yml", head, jobs=["Train and report", "Promotion gate"],
-                            head_branch="labels")
+    report = github.add_run(
+        "pr-report.yml", head, jobs=["Train and report", "Promotion gate"], head_branch="labels"
+    )
     writes = len(github.writes())
 
     pull.labels.append("needs-review")
-    unrelated = act(project, "pr-gate-label.yml", "pull_request",
-                    pull_request_event(github, pull.number, "labeled",
-                                       label={"name": "needs-review"}))
+    unrelated = act(
+        project,
+        "pr-gate-label.yml",
+        "pull_request",
+        pull_request_event(github, pull.number, "labeled", label={"name": "needs-review"}),
+    )
     assert unrelated.returncode == 0 and unrelated.jobs == {}, unrelated.text()[-3000:]
     assert len(github.writes()) == writes and github.reruns == []
 
     pull.labels.append("allow-regression")
-    override = act(project, "pr-gate-label.yml", "pull_request",
-                   pull_request_event(github, pull.number, "labeled",
-                                      label={"name": "allow-regression"}))
+    override = act(
+        project,
+        "pr-gate-label.yml",
+        "pull_request",
+        pull_request_event(github, pull.number, "labeled", label={"name": "allow-regression"}),
+    )
     assert override.job("override").result == "success", override.text()[-5000:]
     gate_job = next(job for job in report.jobs if job.name == "Promotion gate")
     assert [job.id for job in github.reruns] == [gate_job.id]
