@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from support.artifact_proxy import ArtifactProxy
+from support.loopback import free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHARED = PROJECT.parent / "shared"
@@ -42,13 +42,6 @@ REPLACED = {
     "helm/kind-action@ef37e7f390d99f746eb8b610417061a60e82a6cc": "kind-action",
     "docker/login-action@4907a6ddec9925e35a0a9e82d7399ccc52663121": "login-action",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _npm_node(version: str, tools: Path) -> Path:

@@ -11,11 +11,12 @@ Point the run's ACTIONS_RESULTS_URL at `url`.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from support.loopback import Serving
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -25,15 +26,13 @@ class ArtifactProxy:
         self.upstream = upstream.rstrip("/")
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> ArtifactProxy:
-        self._thread.start()
+        self._serving = Serving(self._server)
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.stop()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self

@@ -40,6 +40,8 @@ from socket import socket
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from support.loopback import Serving
+
 # Long, so that act's masking of secret values in its log cannot hit ordinary words.
 TOKEN = "fake-github-token-for-contrail-workflow-tests-4f9d2c7a1b"
 API_PREFIX = "/api/v3"
@@ -128,8 +130,7 @@ class FakeGitHub:
         self._comments: dict[int, Comment] = {}  # by id: GitHub edits a comment by id alone
         self._ids = iter(range(1001, 10**9))  # comment, run and job ids, never reused
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
         self._tls_dir: Path | None = None
         self._routes: list[tuple[str, str, Callable[..., Reply]]] = [
             ("GET", r"pulls", self._list_pulls),
@@ -181,19 +182,14 @@ class FakeGitHub:
             self.node_ca_bundle.write_bytes(
                 SYSTEM_CA_BUNDLE.read_bytes() + self.cert_path.read_bytes()
             )
-            self._server = _TLSServer(("127.0.0.1", 0), Handler, context)
+            self._serving = Serving(_TLSServer(("127.0.0.1", 0), Handler, context))
         else:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+            self._serving = Serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join()
-            self._server = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
         if self._tls_dir is not None:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
             self._tls_dir = None
@@ -201,9 +197,8 @@ class FakeGitHub:
     @property
     def server_url(self) -> str:
         """The web root, e.g. https://127.0.0.1:PORT: act's GITHUB_SERVER_URL, git remotes."""
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+        assert self._serving is not None, "start() the fake first"
+        return f"{'https' if self.tls else 'http'}://{self._serving.address}"
 
     @property
     def url(self) -> str:

@@ -15,11 +15,12 @@ import base64
 import hashlib
 import json
 import tarfile
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from support.loopback import Serving
 
 # CI runs on a fresh clone with shared/ beside it (read-only), as on a developer's machine.
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -34,8 +35,7 @@ class NpmRegistry:
         self.tarballs = tarballs
         self.requests: list[tuple[str, int]] = []  # (path, status), in order
         self._packages: dict[str, dict[str, Any]] = {}  # name -> {version: (manifest, file)}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
 
     def __enter__(self) -> NpmRegistry:
         self.start()
@@ -62,23 +62,17 @@ class NpmRegistry:
             def log_message(self, *_: object) -> None:  # keep pytest's output clean
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serving = Serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join()
-            self._server = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() the registry first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        assert self._serving is not None, "start() the registry first"
+        return f"http://{self._serving.address}"
 
     def write_npmrc(self, path: Path) -> Path:
         """An npm user config routing the scope here; pass it as `npm_config_userconfig`."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -28,6 +27,8 @@ from types import TracebackType
 from typing import Self
 
 import pytest
+
+from support.loopback import free_port
 
 BINARY = "docker-registry"
 # Every manifest type, so that the registry serves what it stored instead of converting it.
@@ -41,19 +42,12 @@ MANIFEST_TYPES = ", ".join(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class OciRegistry:
     """`docker-registry serve` with its config, data and log under `root`."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         self.registries_conf = root / "registries.conf"
         self.log = root / "registry.log"
         self._process: subprocess.Popen[bytes] | None = None

@@ -43,6 +43,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.workflows)
 
 
+# The session's global git config (`gitconfig`), for the tests' own git as for the runner's:
+# not in the clone's config, from which act reads the repository's name.
+GIT_ENV: dict[str, str] = {}
+
+
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", *args],
@@ -50,7 +55,7 @@ def git(repo: Path, *args: str) -> str:
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, **BOT},
+        env={**os.environ, **BOT, **GIT_ENV},
     )
     return done.stdout.strip()
 
@@ -83,6 +88,7 @@ def gitconfig(session_dir: Path, github: FakeGitHub, origin: Path) -> Path:
         f"\tinsteadOf = https://github.com/{OWNER_REPO}\n"
         "[safe]\n\tdirectory = *\n[init]\n\tdefaultBranch = main\n"
     )
+    GIT_ENV["GIT_CONFIG_GLOBAL"] = str(config)
     return config
 
 
@@ -105,7 +111,6 @@ def project(session_dir: Path, github: FakeGitHub, gitconfig: Path) -> Path:
         if source.is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / name)
-    os.environ["GIT_CONFIG_GLOBAL"] = str(gitconfig)
     git(repo, "init", "--quiet", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "--quiet", "-m", "contrail")

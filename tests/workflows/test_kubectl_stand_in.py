@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.loopback import free_port
 from support.oci_registry import OciRegistry, oci_registry  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,13 +34,6 @@ OVERLAY_REPOSITORY = "ghcr.io/OWNER/REPO/flight-delay"
 DIGEST = "sha256:" + hashlib.sha256(b"contrail stand-in test").hexdigest()
 NAMESPACE = "contrail"  # deploy/overlays/production's
 STAGING = "contrail-staging"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class StandIns:
@@ -121,13 +114,20 @@ def stand_ins(tmp_path: Path) -> Iterator[StandIns]:
 
 @pytest.fixture(scope="session")
 def service_image() -> Iterator[str]:
-    """The service image `make image` builds (built here if missing: a few minutes), under a
-    tag of this session's own: a concurrent rebuild of the image moves only its own tag."""
+    """The service image `make image` builds (built here if missing, after `make run` puts
+    the model in place: a few minutes), under a tag of this session's own: a concurrent
+    rebuild of the image moves only its own tag."""
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed: the stand-in plays pods with it")
     if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
         subprocess.run(
-            ["make", "image", "CONTAINER_BACKEND=podman", "CONTAINERIZE_OPTS=--opt network=host"],
+            [
+                "make",
+                "run",
+                "image",
+                "CONTAINER_BACKEND=podman",
+                "CONTAINERIZE_OPTS=--opt network=host",
+            ],
             cwd=REPO,
             check=True,
         )

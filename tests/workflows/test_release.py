@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BOT, OWNER_REPO, git, note, push_event
+from conftest import BOT, GIT_ENV, OWNER_REPO, git, note, push_event
 from support.act import Act, Run
 from support.oci_registry import OciRegistry
 
@@ -175,7 +175,7 @@ def gto(repo: Path, *args: str) -> str:
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, **BOT},
+        env={**os.environ, **BOT, **GIT_ENV},
     ).stdout
 
 
