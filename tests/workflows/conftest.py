@@ -19,21 +19,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.act import PROJECT, STAND_INS, Act, Run, Toolbox
 from support.fake_github import FakeGitHub
 from support.npm_registry import NpmRegistry
 from support.oci_registry import OciRegistry
-
-OWNER_REPO = "octo/flights"
-BOT = {
-    "GIT_AUTHOR_NAME": "Ada",
-    "GIT_AUTHOR_EMAIL": "ada@example.com",
-    "GIT_COMMITTER_NAME": "Ada",
-    "GIT_COMMITTER_EMAIL": "ada@example.com",
-}
+from support.workflow_repo import GIT_ENV, OWNER_REPO, git, push_event
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,23 +33,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.workflows)
-
-
-# The session's global git config (`gitconfig`), for the tests' own git as for the runner's:
-# not in the clone's config, from which act reads the repository's name.
-GIT_ENV: dict[str, str] = {}
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **BOT, **GIT_ENV},
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="session")
@@ -202,20 +177,6 @@ def act(
             subprocess.run(["podman", "kube", "down", manifest], capture_output=True)
 
 
-def note(session_dir: Path, text: str) -> None:
-    """Add a line to the session's summary.md, next to the run it is about."""
-    with (session_dir / "runs" / "summary.md").open("a") as summary:
-        summary.write(f"- {text}\n\n")
-
-
-def push_event(repo: Path, branch: str = "main") -> dict[str, Any]:
-    return {
-        "ref": f"refs/heads/{branch}",
-        "after": git(repo, "rev-parse", "HEAD"),
-        "repository": {"full_name": OWNER_REPO, "default_branch": "main"},
-    }
-
-
 @pytest.fixture(scope="session")
 def main_cache(act: Act, project: Path) -> Run:
     """dvc-cache.yml on a push to main, first of all: later runs restore main's DVC cache
@@ -223,22 +184,3 @@ def main_cache(act: Act, project: Path) -> Run:
     run = act(project, "dvc-cache.yml", "push", push_event(project))
     assert run.job("save").result == "success", run.text()[-5000:]
     return run
-
-
-def pull_request_event(
-    github: FakeGitHub, number: int, action: str, **extra: Any
-) -> dict[str, Any]:
-    """A `pull_request` payload as GitHub sends it, for the stand-in's PR `number`."""
-    pull = github.pulls[number]
-    return {
-        "action": action,
-        "number": number,
-        "pull_request": {
-            "number": number,
-            "head": {"sha": pull.head_sha, "ref": pull.head, "repo": {"full_name": OWNER_REPO}},
-            "base": {"ref": pull.base, "repo": {"full_name": OWNER_REPO}},
-            "labels": [{"name": label} for label in pull.labels],
-        },
-        "repository": {"full_name": OWNER_REPO, "default_branch": "main"},
-        **extra,
-    }

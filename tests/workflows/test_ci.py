@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git, push_event
 from support.act import Act
+from support.workflow_repo import git, push_event
 
 
 def test_the_lint_job_passes_on_a_push_to_main(act: Act, project: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import OWNER_REPO, git
 from support.act import Act, Run
 from support.fake_github import FakeGitHub
+from support.workflow_repo import OWNER_REPO, git
 
 # The default window ends 2013-06: the simulated clock's "now" is July, and its AUC drop
 # retrains (README, "The retraining loop").

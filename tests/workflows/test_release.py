@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BOT, GIT_ENV, OWNER_REPO, git, note, push_event
 from support.act import Act, Run
 from support.oci_registry import OciRegistry
+from support.workflow_repo import BOT, GIT_ENV, OWNER_REPO, git, note, push_event
 
 IMAGE = "octo/flights/flight-delay"
 
@@ -235,7 +235,8 @@ def test_rollback_redeploys_the_previous_versions_digest_and_records_it(
         cwd=project,
         check=True,
         capture_output=True,
-        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+        # dvc.yaml's stages call `contrail`, from the suite's own environment.
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
     )
     git(project, "commit", "--quiet", "-am", "Larger leaves")
     git(project, "push", "--quiet", "origin", "main")

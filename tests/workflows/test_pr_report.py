@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git, pull_request_event
 from support.act import Act, Run
 from support.fake_github import FakeGitHub
+from support.workflow_repo import git, pull_request_event
 
 
 def test_a_push_to_main_saves_the_dvc_cache(main_cache: Run) -> None:
