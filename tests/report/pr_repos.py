@@ -97,6 +97,19 @@ def sample_months(nycflights: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def scaffold(root: Path, sample: pd.DataFrame, *, start: str, end: str) -> None:
+    """The project's code and a small pipeline in `root`: `sample` as the data source, the
+    window `start`..`end`, and a cheap evaluation."""
+    shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / SOURCE).parent.mkdir(parents=True)
+    sample.to_csv(root / SOURCE, index=False)
+    set_params(
+        root,
+        data={"source": str(SOURCE), "start": start, "end": end},
+        evaluate={"bootstrap_samples": 50, "importance_rows": 500, "importance_repeats": 1},
+    )
+
+
 def build_origin(root: Path, sample: pd.DataFrame) -> dict[str, str]:
     """The pipeline reproduced on `main` and on a branch per kind of pull request; returns the
     commit of each (and of `scaffold`, the pipeline before any results).
@@ -109,14 +122,7 @@ def build_origin(root: Path, sample: pd.DataFrame) -> dict[str, str]:
     - `broken`: `main` with a params.yaml its own `dvc repro` rejects (a misspelt key), its
       dvc.lock still `main`'s: a base whose model cannot be rebuilt.
     """
-    shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / SOURCE).parent.mkdir(parents=True)
-    sample.to_csv(root / SOURCE, index=False)
-    set_params(
-        root,
-        data={"source": str(SOURCE), "start": "2013-02", "end": "2013-03"},
-        evaluate={"bootstrap_samples": 50, "importance_rows": 500, "importance_repeats": 1},
-    )
+    scaffold(root, sample, start="2013-02", end="2013-03")
     commits = {"scaffold": commit(root, "pipeline, no results yet")}
     run(root, "dvc", "repro")
     commits["main"] = commit(root, "main: first model")

@@ -20,13 +20,13 @@ import yaml
 from pr_repos import (
     METRICS,
     PROJECT,
-    SOURCE,
     ci_checkout,
     commit,
     init_repo,
     invoke,
     quiet_environment,
     run,
+    scaffold,
     set_params,
 )
 from test_pr_loop import metric_cells
@@ -311,14 +311,7 @@ def main_with_outputs(tmp_path_factory, raw_sample) -> Path:
     root.mkdir()
     with pytest.MonkeyPatch.context() as monkeypatch:
         init_repo(root, monkeypatch)
-        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-        (root / SOURCE).parent.mkdir(parents=True)
-        raw_sample.to_csv(root / SOURCE, index=False)
-        set_params(
-            root,
-            data={"source": str(SOURCE), "start": "2013-01", "end": "2013-02"},
-            evaluate={"bootstrap_samples": 50, "importance_rows": 500, "importance_repeats": 1},
-        )
+        scaffold(root, raw_sample, start="2013-01", end="2013-02")
         commit(root, "pipeline")
         run(root, "dvc", "repro")
         commit(root, "main: first model")

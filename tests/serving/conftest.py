@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import pytest
 from serving_support import git_repo_with_one_commit, write_model
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
+from support.loopback import free_port
 
 from contrail import months
 from contrail.features import LABEL
@@ -96,12 +96,6 @@ def forest_model(trained_model, feature_tables, params: Params) -> TrainedModel:
     train = feature_tables["train"]
     pipeline.fit(train[kept], train[LABEL].to_numpy(dtype=int))
     return TrainedModel(pipeline, replace(trained_model.card, features=kept, threshold=0.3))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -90,8 +90,9 @@ class Toolbox:
         cache = self.action_cache / "tool_cache"
         python = Path(sys.base_prefix)
         version = ".".join(map(str, sys.version_info[:3]))
+        uv = _uv()
         uv_version = subprocess.run(
-            [str(_uv()), "--version"], check=True, capture_output=True, text=True
+            [str(uv), "--version"], check=True, capture_output=True, text=True
         ).stdout.split()[1]
         for tool, tool_version, arch, source in (
             ("Python", version, "x64", python),
@@ -102,7 +103,7 @@ class Toolbox:
         uv_dir = cache / "uv" / uv_version / "x86_64"
         uv_dir.mkdir(parents=True, exist_ok=True)
         for name in ("uv", "uvx"):
-            shutil.copy2(_uv().parent / name, uv_dir / name)
+            shutil.copy2(uv.parent / name, uv_dir / name)
         (cache / "uv" / uv_version / "x86_64.complete").touch()
 
     def local_repositories(self) -> list[str]:

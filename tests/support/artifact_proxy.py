@@ -16,7 +16,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from support.loopback import Serving
+from support.loopback import Serving, handler
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -24,7 +24,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 class ArtifactProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler(self._forward))
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
 
     def __enter__(self) -> ArtifactProxy:
@@ -34,42 +34,21 @@ class ArtifactProxy:
     def __exit__(self, *_: object) -> None:
         self._serving.stop()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                proxy._forward(self)
-
-            def do_POST(self) -> None:
-                proxy._forward(self)
-
-            def do_PUT(self) -> None:
-                proxy._forward(self)
-
-            def do_HEAD(self) -> None:
-                proxy._forward(self)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        return Handler
-
-    def _forward(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else b""
-        if handler.path.endswith("/CreateArtifact") and body:
-            request = json.loads(body)
-            request.pop("mime_type", None)
-            body = json.dumps(request).encode()
-        parts = urlsplit(handler.path)
+    def _forward(self, incoming: BaseHTTPRequestHandler) -> None:
+        length = int(incoming.headers.get("Content-Length") or 0)
+        body = incoming.rfile.read(length) if length else b""
+        if incoming.path.endswith("/CreateArtifact") and body:
+            fields = json.loads(body)
+            fields.pop("mime_type", None)
+            body = json.dumps(fields).encode()
+        parts = urlsplit(incoming.path)
         query = [(k, _padded(v) if k == "sig" else v) for k, v in parse_qsl(parts.query)]
         target = self.upstream + urlunsplit(("", "", parts.path, urlencode(query), ""))
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers = {k: v for k, v in incoming.headers.items() if k.lower() not in HOP_BY_HOP}
         request = urllib.request.Request(
             target,
-            data=body if body or handler.command in ("POST", "PUT") else None,
-            method=handler.command,
+            data=body if body or incoming.command in ("POST", "PUT") else None,
+            method=incoming.command,
             headers=headers,
         )
         try:
@@ -78,14 +57,14 @@ class ArtifactProxy:
         except urllib.error.HTTPError as exc:
             status, reply, reply_headers = exc.code, exc.read(), exc.headers
         reply = reply.replace(self.upstream.encode(), self.url.rstrip("/").encode())
-        handler.send_response(status)
+        incoming.send_response(status)
         for key, value in reply_headers.items():
             if key.lower() not in HOP_BY_HOP:
-                handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(reply)))
-        handler.end_headers()
-        if handler.command != "HEAD":
-            handler.wfile.write(reply)
+                incoming.send_header(key, value)
+        incoming.send_header("Content-Length", str(len(reply)))
+        incoming.end_headers()
+        if incoming.command != "HEAD":
+            incoming.wfile.write(reply)
 
 
 def _padded(sig: str) -> str:

@@ -40,7 +40,7 @@ from socket import socket
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from support.loopback import Serving
+from support.loopback import Serving, handler
 
 # Long, so that act's masking of secret values in its log cannot hit ordinary words.
 TOKEN = "fake-github-token-for-contrail-workflow-tests-4f9d2c7a1b"
@@ -160,21 +160,7 @@ class FakeGitHub:
         self.stop()
 
     def start(self) -> None:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake._serve(self)
-
-            def do_POST(self) -> None:
-                fake._serve(self)
-
-            def do_PATCH(self) -> None:
-                fake._serve(self)
-
-            def log_message(self, *_: object) -> None:  # keep pytest's output clean
-                pass
-
+        requests = handler(self._serve)
         if self.tls:
             self._tls_dir = Path(tempfile.mkdtemp(prefix="fake-github-tls-"))
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -182,9 +168,9 @@ class FakeGitHub:
             self.node_ca_bundle.write_bytes(
                 SYSTEM_CA_BUNDLE.read_bytes() + self.cert_path.read_bytes()
             )
-            self._serving = Serving(_TLSServer(("127.0.0.1", 0), Handler, context))
+            self._serving = Serving(_TLSServer(("127.0.0.1", 0), requests, context))
         else:
-            self._serving = Serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+            self._serving = Serving(ThreadingHTTPServer(("127.0.0.1", 0), requests))
 
     def stop(self) -> None:
         if self._serving is not None:
@@ -321,9 +307,9 @@ class FakeGitHub:
     def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
         if body is not None and not isinstance(body, dict):
             return 422, _error("Invalid request: the body is not a JSON object")
-        for verb, pattern, handler in self._routes:
+        for verb, pattern, answer in self._routes:
             if verb == method and (match := re.fullmatch(pattern, path)):
-                return handler(*match.groups(), query=query, body=body or {})
+                return answer(*match.groups(), query=query, body=body or {})
         return 404, _error("Not Found")
 
     # pulls, labels, comments

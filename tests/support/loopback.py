@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from http.server import ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def free_port() -> int:
@@ -12,6 +13,19 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def handler(serve: Callable[[BaseHTTPRequestHandler], None]) -> type[BaseHTTPRequestHandler]:
+    """A request handler that gives every request, whatever its method, to `serve`, and logs
+    nothing (pytest's output stays clean)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: object) -> None:
+            pass
+
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH"):
+        setattr(Handler, f"do_{method}", lambda request: serve(request))
+    return Handler
 
 
 class Serving:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from support.loopback import Serving
+from support.loopback import Serving, handler
 
 # CI runs on a fresh clone with shared/ beside it (read-only), as on a developer's machine.
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -53,16 +53,7 @@ class NpmRegistry:
                 manifest,
                 tarball,
             )
-        registry = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                registry._serve(self)
-
-            def log_message(self, *_: object) -> None:  # keep pytest's output clean
-                pass
-
-        self._serving = Serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+        self._serving = Serving(ThreadingHTTPServer(("127.0.0.1", 0), handler(self._serve)))
 
     def stop(self) -> None:
         if self._serving is not None:

@@ -73,23 +73,16 @@ def test_only_the_override_label_re_runs_the_gate_job(
     )
     writes = len(github.writes())
 
-    pull.labels.append("needs-review")
-    unrelated = act(
-        project,
-        "pr-gate-label.yml",
-        "pull_request",
-        pull_request_event(github, pull.number, "labeled", label={"name": "needs-review"}),
-    )
+    def label(name: str) -> Run:
+        pull.labels.append(name)
+        event = pull_request_event(github, pull.number, "labeled", label={"name": name})
+        return act(project, "pr-gate-label.yml", "pull_request", event)
+
+    unrelated = label("needs-review")
     assert unrelated.returncode == 0 and unrelated.jobs == {}, unrelated.text()[-3000:]
     assert len(github.writes()) == writes and github.reruns == []
 
-    pull.labels.append("allow-regression")
-    override = act(
-        project,
-        "pr-gate-label.yml",
-        "pull_request",
-        pull_request_event(github, pull.number, "labeled", label={"name": "allow-regression"}),
-    )
+    override = label("allow-regression")
     assert override.job("override").result == "success", override.text()[-5000:]
     gate_job = next(job for job in report.jobs if job.name == "Promotion gate")
     assert [job.id for job in github.reruns] == [gate_job.id]

@@ -159,17 +159,7 @@ def remove(call: Call, name: str) -> None:
 def load_images(call: Call, name: str, images: list[str]) -> None:
     """`kind load docker-image`: each image must be in the local engine (podman here)."""
     existing(name)
-    cluster = Cluster(f"kind-{name}")
-    with locked():
-        for image in images:
-            found = pods.image_id(image)
-            if found is None:
-                raise Fail(f'ERROR: image: "{image}" not present locally')
-            cluster.add_node_image(pods.normalize(image), found)
-            call.out(
-                f'Image: "{image}" with ID "sha256:{found}" loaded on node "{name}-control-plane"'
-            )
-    call.record["details"]["loaded"] = images
+    put_on_node(call, name, images, missing='ERROR: image: "{image}" not present locally')
 
 
 def load_archive(call: Call, name: str, archive: Path) -> None:
@@ -190,14 +180,21 @@ def load_archive(call: Call, name: str, archive: Path) -> None:
     if not names:
         raise Fail(f"ERROR: failed to load image: {archive} names no image (RepoTags)")
     pods.podman("load", "--quiet", "--input", str(archive))
+    missing = f'ERROR: failed to load image: "{{image}}" is not in {archive}'
+    put_on_node(call, name, names, missing=missing)
+
+
+def put_on_node(call: Call, name: str, images: list[str], *, missing: str) -> None:
+    """Make podman's `images` the kind node's, under the names containerd would give them;
+    `missing` (with `{image}`) is kind's error for one podman does not have."""
     cluster = Cluster(f"kind-{name}")
     with locked():
-        for image in names:
+        for image in images:
             found = pods.image_id(image)
             if found is None:
-                raise Fail(f'ERROR: failed to load image: "{image}" is not in {archive}')
+                raise Fail(missing.format(image=image))
             cluster.add_node_image(pods.normalize(image), found)
             call.out(
                 f'Image: "{image}" with ID "sha256:{found}" loaded on node "{name}-control-plane"'
             )
-    call.record["details"]["loaded"] = names
+    call.record["details"]["loaded"] = images
