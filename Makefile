@@ -178,8 +178,9 @@ export STAGE IMAGE VERSION EXPECT_VERSION IMAGE_REPOSITORY IMAGE_TAG
 define K8S_HELPERS
 need() { for v in "$$@"; do [ -n "$${!v:-}" ] || { echo "$@: set $$v" >&2; exit 2; }; done; }; \
 namespace() { awk '$$1 == "namespace:" { print $$2; exit }' "deploy/overlays/$$1/kustomization.yaml"; }; \
-forward() { kubectl -n "$$1" port-forward "$$2" "$$SMOKE_PORT:3000" >/dev/null & pf=$$!; \
-  trap 'kill $$pf 2>/dev/null || true' EXIT; }
+forward() { out=$$(mktemp); kubectl -n "$$1" port-forward "$$2" "$$SMOKE_PORT:3000" >"$$out" 2>&1 & pf=$$!; \
+  for _ in $$(seq 100); do grep -q '^Forwarding from' "$$out" && return; kill -0 $$pf 2>/dev/null || break; sleep 0.3; done; \
+  cat "$$out" >&2; echo "$@: no port-forward to $$2 on 127.0.0.1:$$SMOKE_PORT (busy port?)" >&2; exit 1; }
 endef
 
 .PHONY: ci-cluster ci-no-cluster lock-unchanged image smoke-image push-image deploy deploy-kind smoke-k8s canary canary-delete rollback
@@ -242,7 +243,8 @@ deploy-kind: ## Staging on the local kind cluster KIND_CLUSTER: pull IMAGE by di
 	  || { kubectl -n "$$ns" describe pods >&2; exit 1; }
 
 smoke-k8s: setup ## `contrail smoke` STAGE's Service through a port-forward (EXPECT_VERSION: the model version it must serve)
-	$(K8S_HELPERS); need STAGE; forward "$$(namespace "$$STAGE")" service/flight-delay; \
+	$(K8S_HELPERS); need STAGE; trap 'kill $${pf:-} 2>/dev/null || true' EXIT; \
+	forward "$$(namespace "$$STAGE")" service/flight-delay; \
 	contrail smoke --url "http://127.0.0.1:$$SMOKE_PORT" --ready-timeout 60 $${EXPECT_VERSION:+--expect-version "$$EXPECT_VERSION"}
 
 # The canary pod is port-forwarded directly (not through the Service, which also reaches stable
@@ -251,13 +253,12 @@ smoke-k8s: setup ## `contrail smoke` STAGE's Service through a port-forward (EXP
 # src/contrail/release/deploy.py). Any failure deletes the canary; stable is never touched.
 canary: setup ## Production canary of IMAGE (one pod, track: canary), smoke it, soak SOAK_SECONDS; deleted on any failure
 	$(K8S_HELPERS); need IMAGE; ns=$$(namespace production); \
-	trap 'rc=$$?; [ $$rc -eq 0 ] || $(MAKE) --no-print-directory canary-delete' EXIT; \
+	trap 'rc=$$?; kill $${pf:-} 2>/dev/null || true; [ $$rc -eq 0 ] || $(MAKE) --no-print-directory canary-delete' EXIT; \
 	deploy/render.sh canary "$${IMAGE#*@}" "$${IMAGE%@*}" | kubectl apply -f -; \
 	kubectl -n "$$ns" rollout status deployment/flight-delay-canary --timeout="$$ROLLOUT_TIMEOUT"; \
 	pod=$$(kubectl -n "$$ns" get pods -l app.kubernetes.io/name=flight-delay,track=canary \
 	  --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}'); \
-	kubectl -n "$$ns" port-forward "pod/$$pod" "$$SMOKE_PORT:3000" >/dev/null & pf=$$!; \
-	trap 'rc=$$?; kill $$pf 2>/dev/null || true; [ $$rc -eq 0 ] || $(MAKE) --no-print-directory canary-delete' EXIT; \
+	forward "$$ns" "pod/$$pod"; \
 	url=http://127.0.0.1:$$SMOKE_PORT; scrapes=$$(mktemp -d); \
 	contrail smoke --url "$$url" --ready-timeout 60 $${EXPECT_VERSION:+--expect-version "$$EXPECT_VERSION"}; \
 	curl -fsS "$$url/metrics" > "$$scrapes/before"; \

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from support.act import PROJECT, STAND_INS, Act, Run, Toolbox
 from support.fake_github import FakeGitHub
+from support.loopback import free_port
 from support.npm_registry import NpmRegistry
 from support.oci_registry import OciRegistry
 from support.workflow_repo import GIT_ENV, OWNER_REPO, git, push_event
@@ -141,6 +142,9 @@ def act(
         "CONTRAIL_STANDIN_NAMESPACES": "contrail contrail-staging",
         # The canary soak scrapes every 5 s instead of 30: the soak-seconds input stays short.
         "SOAK_INTERVAL": "5",
+        # The session's own local port for the smoke tests' port-forwards (another session,
+        # or a service on this machine, may hold the default 3300).
+        "SMOKE_PORT": str(free_port()),
     }
     path = f"{STAND_INS / 'bin'}:{session_dir / 'npm-global' / 'bin'}:{os.environ['PATH']}"
     seen = {"calls": 0, "cluster": 0}
