@@ -25,7 +25,7 @@ from contrail.io import read_json, write_json, write_text
 from contrail.metrics import Evaluation
 from contrail.monitor import MONITOR_JSON, RETRAIN_BODY, RETRAIN_JSON, markdown, pulls
 from contrail.monitor import branch as branch_io
-from contrail.monitor.run import Outcome
+from contrail.monitor.policy import Outcome
 from contrail.release.decide import ARTIFACT
 from contrail.release.registry import git
 
