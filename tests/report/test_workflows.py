@@ -17,19 +17,19 @@ from typing import Any
 
 import pytest
 import yaml
-from pr_repos import (
+from support.pr_repos import (
     METRICS,
     PROJECT,
     ci_checkout,
     commit,
     init_repo,
     invoke,
+    metric_cells,
     quiet_environment,
     run,
     scaffold,
     set_params,
 )
-from test_pr_loop import metric_cells
 
 from contrail.report.cli import GATE_JOB, GATE_WORKFLOW
 from contrail.report.markdown import metric_label
