@@ -10,7 +10,7 @@ import pytest
 
 from contrail.monitor.check import Check, ModelFacts, Performance
 from contrail.monitor.history import Row
-from contrail.monitor.policy import consecutive_drift, decide, target_window
+from contrail.monitor.policy import consecutive_drift, decide_retraining, target_window
 from contrail.params import DataParams, RetrainParams
 
 # Training window Jan-Jun 2013 (Jun is the test month): production is Jul 2013.
@@ -104,7 +104,7 @@ def row(month: str, share: float, version: str = MODEL.version) -> Row:
 
 def test_a_drop_beyond_tolerance_with_the_whole_interval_below_retrains():
     # Floor: 0.743 - 0.02 = 0.723; the point (0.671) and the interval's top (0.680) are below.
-    decision = decide(check(perf=performance(0.671, 0.662, 0.680)), [], POLICY, DATA)
+    decision = decide_retraining(check(perf=performance(0.671, 0.662, 0.680)), [], POLICY, DATA)
     assert decision.retrain
     assert decision.line() == (
         "retrain: yes — AUC 0.671 [0.662, 0.680] vs 0.743 on the test month (tolerance 0.02)"
@@ -115,7 +115,7 @@ def test_a_drop_beyond_tolerance_with_the_whole_interval_below_retrains():
 
 def test_a_drop_beyond_tolerance_whose_interval_reaches_back_within_it_does_not_retrain():
     # The point 0.715 is below the floor 0.723, but the interval's top 0.731 is not.
-    decision = decide(check(perf=performance(0.715, 0.699, 0.731)), [], POLICY, DATA)
+    decision = decide_retraining(check(perf=performance(0.715, 0.699, 0.731)), [], POLICY, DATA)
     assert not decision.retrain
     assert decision.reason == (
         "AUC 0.715 [0.699, 0.731] vs 0.743 on the test month (tolerance 0.02)"
@@ -125,26 +125,26 @@ def test_a_drop_beyond_tolerance_whose_interval_reaches_back_within_it_does_not_
 
 def test_a_drop_within_tolerance_does_not_retrain_even_with_a_narrow_interval():
     # 0.730 >= 0.723: a real but tolerated drop.
-    decision = decide(check(perf=performance(0.730, 0.728, 0.732)), [], POLICY, DATA)
+    decision = decide_retraining(check(perf=performance(0.730, 0.728, 0.732)), [], POLICY, DATA)
     assert not decision.retrain
 
 
 def test_a_brier_score_worse_beyond_its_bound_with_the_interval_retrains():
     # Ceiling: 0.150 + 0.02 = 0.170; point 0.195 and the interval's bottom 0.185 are above.
     perf = performance(brier=0.195, brier_low=0.185, brier_high=0.205)
-    decision = decide(check(perf=perf), [], POLICY, DATA)
+    decision = decide_retraining(check(perf=perf), [], POLICY, DATA)
     assert decision.retrain
     assert decision.reason == "Brier 0.1950 [0.1850, 0.2050] vs 0.1500 (bound +0.02)"
 
 
 def test_a_brier_score_beyond_its_bound_whose_interval_reaches_back_does_not_retrain():
     perf = performance(brier=0.175, brier_low=0.165, brier_high=0.185)
-    assert not decide(check(perf=perf), [], POLICY, DATA).retrain
+    assert not decide_retraining(check(perf=perf), [], POLICY, DATA).retrain
 
 
 def test_both_performance_reasons_are_given_together():
     perf = performance(0.671, 0.662, 0.680, brier=0.195, brier_low=0.185, brier_high=0.205)
-    decision = decide(check(perf=perf), [], POLICY, DATA)
+    decision = decide_retraining(check(perf=perf), [], POLICY, DATA)
     assert decision.reason == (
         "AUC 0.671 [0.662, 0.680] vs 0.743 on the test month (tolerance 0.02); "
         "Brier 0.1950 [0.1850, 0.2050] vs 0.1500 (bound +0.02)"
@@ -156,7 +156,7 @@ def test_both_performance_reasons_are_given_together():
 
 def test_seasonal_drift_alone_does_not_retrain_and_is_noted():
     # 9 of 15 features drifted (share 0.6 >= 0.5), performance as on the test month.
-    decision = decide(check(drifted=9), [], POLICY, DATA)
+    decision = decide_retraining(check(drifted=9), [], POLICY, DATA)
     assert not decision.retrain
     assert decision.drift_note == (
         "drift only: 9/15 features drifted (1 of 3 consecutive months needed to retrain on "
@@ -166,14 +166,14 @@ def test_seasonal_drift_alone_does_not_retrain_and_is_noted():
 
 def test_drift_below_the_share_is_not_noted():
     # 7 of 15 = 0.467 < 0.5.
-    decision = decide(check(drifted=7), [], POLICY, DATA)
+    decision = decide_retraining(check(drifted=7), [], POLICY, DATA)
     assert not decision.retrain
     assert decision.drift_note == ""
 
 
 def test_drift_in_three_consecutive_checked_months_of_the_same_model_retrains():
     history = [row("2013-05", 0.6), row("2013-06", 0.6)]
-    decision = decide(check(drifted=9), history, POLICY, DATA)
+    decision = decide_retraining(check(drifted=9), history, POLICY, DATA)
     assert decision.retrain
     assert decision.reason == "9/15 features drifted, 3 checked months in a row"
 
@@ -210,14 +210,14 @@ def test_consecutive_drift_runs_across_a_year_boundary():
 def test_no_drift_this_month_means_no_run_whatever_the_history():
     history = [row("2013-05", 0.6), row("2013-06", 0.6)]
     assert consecutive_drift(check(drifted=3), history, POLICY.drift_share) == 0
-    assert not decide(check(drifted=3), history, POLICY, DATA).retrain
+    assert not decide_retraining(check(drifted=3), history, POLICY, DATA).retrain
 
 
 def test_a_gap_month_or_another_model_keeps_drift_from_retraining():
     gap = [row("2013-04", 0.6), row("2013-05", 0.6)]
     other = [row("2013-05", 0.6), row("2013-06", 0.6, OTHER_MODEL)]
     for history in (gap, other):
-        decision = decide(check(drifted=9), history, POLICY, DATA)
+        decision = decide_retraining(check(drifted=9), history, POLICY, DATA)
         assert not decision.retrain
         assert "1 of 3 consecutive months" in decision.drift_note
 
@@ -227,7 +227,7 @@ def test_a_gap_month_or_another_model_keeps_drift_from_retraining():
 
 def test_too_few_rows_gives_no_verdict_even_on_a_collapsed_model():
     collapsed = performance(0.55, 0.50, 0.60, brier=0.3, brier_low=0.28, brier_high=0.32)
-    decision = decide(check(rows=999, perf=collapsed, drifted=15), [], POLICY, DATA)
+    decision = decide_retraining(check(rows=999, perf=collapsed, drifted=15), [], POLICY, DATA)
     assert not decision.retrain
     assert decision.reason == "only 999 flights in 2013-07 (minimum 1,000)"
 
@@ -236,7 +236,7 @@ def test_too_few_rows_gives_no_verdict_even_on_a_collapsed_model():
 def test_too_few_labelled_rows_leaves_performance_unjudged(labelled):
     collapsed = performance(0.55, 0.50, 0.60, brier=0.3, brier_low=0.28, brier_high=0.32)
     perf = None if labelled == 0 else replace(collapsed, labelled_rows=labelled)
-    decision = decide(replace(check(), performance=perf), [], POLICY, DATA)
+    decision = decide_retraining(replace(check(), performance=perf), [], POLICY, DATA)
     assert not decision.retrain
     assert decision.reason == (
         f"only {labelled:,} flights with an outcome (minimum 1,000): performance not judged"
@@ -245,7 +245,7 @@ def test_too_few_labelled_rows_leaves_performance_unjudged(labelled):
 
 def test_the_age_rule_still_applies_without_labels():
     old = replace(MODEL, train_start="2012-06", train_end="2012-12")
-    decision = decide(replace(check(model=old), performance=None), [], POLICY, DATA)
+    decision = decide_retraining(replace(check(model=old), performance=None), [], POLICY, DATA)
     assert decision.retrain
     assert "newest training month 2012-12 is 7 months before 2013-07 (maximum 6)" in (
         decision.reason
@@ -258,7 +258,7 @@ def test_the_age_rule_still_applies_without_labels():
 def test_a_model_older_than_the_maximum_age_retrains():
     # Newest training month Dec 2012, production Jul 2013: 7 months > 6.
     old = replace(MODEL, train_start="2012-06", train_end="2012-12")
-    decision = decide(check(model=old), [], POLICY, DATA)
+    decision = decide_retraining(check(model=old), [], POLICY, DATA)
     assert decision.retrain
     assert decision.reason == (
         "newest training month 2012-12 is 7 months before 2013-07 (maximum 6)"
@@ -268,7 +268,7 @@ def test_a_model_older_than_the_maximum_age_retrains():
 def test_a_model_exactly_the_maximum_age_does_not_retrain_for_age():
     # Jan 2013 to Jul 2013: 6 months.
     old = replace(MODEL, train_start="2012-07", train_end="2013-01")
-    assert not decide(check(model=old), [], POLICY, DATA).retrain
+    assert not decide_retraining(check(model=old), [], POLICY, DATA).retrain
 
 
 # --- broken feed and misplaced months ----------------------------------------------------
@@ -278,7 +278,7 @@ def test_a_broken_feed_never_retrains_and_says_so():
     problem = "carrier: isin(...) failed for 9000 row(s); offending values ZZ (rows 0, 3, 6)"
     old = replace(MODEL, train_start="2012-01", train_end="2012-06")  # 13 months old
     broken = check(model=old, problems=(problem, "dep_delay: missing value"))
-    decision = decide(broken, [row("2013-05", 0.9), row("2013-06", 0.9)], POLICY, DATA)
+    decision = decide_retraining(broken, [row("2013-05", 0.9), row("2013-06", 0.9)], POLICY, DATA)
     assert not decision.retrain
     assert decision.reason.startswith(
         f"production data for 2013-07 failed validation (2 problem(s), e.g. {problem})"
@@ -291,7 +291,7 @@ def test_a_broken_feed_never_retrains_and_says_so():
 
 def test_a_month_inside_the_training_window_is_no_news():
     collapsed = performance(0.55, 0.50, 0.60)
-    decision = decide(check(month="2013-06", perf=collapsed), [], POLICY, DATA)
+    decision = decide_retraining(check(month="2013-06", perf=collapsed), [], POLICY, DATA)
     assert not decision.retrain
     assert decision.reason == "2013-06 is inside the training window (ends 2013-06): no news"
 
@@ -323,5 +323,5 @@ def test_target_window_sliding_keeps_the_length_expanding_keeps_the_start(
 def test_the_decision_carries_the_configured_window_mode():
     drop = performance(0.671, 0.662, 0.680)
     policy = POLICY.model_copy(update={"window": "expanding"})
-    expanding = decide(check(perf=drop), [], policy, DATA)
+    expanding = decide_retraining(check(perf=drop), [], policy, DATA)
     assert (expanding.start, expanding.end) == ("2013-01", "2013-07")

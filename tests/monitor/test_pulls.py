@@ -108,15 +108,3 @@ def test_plan_closes_superseded_prs_even_when_the_branch_is_unchanged():
 def test_plan_refuses_a_branch_that_is_not_a_retraining_branch():
     with pytest.raises(ValueError, match="main is not a retraining branch of flight-delay"):
         plan([], "main", ARTIFACT, changed=True)
-
-
-def test_pull_from_api_reads_number_head_branch_and_url():
-    payload = {
-        "number": 12,
-        "head": {"ref": "retrain/flight-delay-2013-07", "sha": "abc"},
-        "html_url": "https://github.com/octo/flights/pull/12",
-        "labels": [{"name": "retrain"}],
-    }
-    assert Pull.from_api(payload) == Pull(
-        12, "retrain/flight-delay-2013-07", "https://github.com/octo/flights/pull/12"
-    )

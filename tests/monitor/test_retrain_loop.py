@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from pipeline_repo import reproduced_repo, run
 from support.fake_github import FakeGitHub
 
-from contrail.github import GitHub, GitHubError
 from contrail.monitor.retrain import move_window
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -131,25 +130,6 @@ def test_move_window_keeps_the_style_of_each_value(tmp_path, before, after):
 
 
 # -- the fake GitHub and a failing publish -------------------------------------------------------
-
-
-def test_the_fake_refuses_what_github_refuses(tmp_path):
-    origin = tmp_path / "origin.git"
-    run(tmp_path, "git", "init", "-q", "--bare", str(origin))
-    with FakeGitHub(origin=origin) as fake:
-        github = GitHub(fake.url, fake.repository, fake.token)
-        with pytest.raises(GitHubError, match="HTTP 401"):
-            GitHub(fake.url, fake.repository, "wrong").call("GET", "pulls")
-        with pytest.raises(GitHubError, match="HTTP 404"):
-            github.call("PATCH", "pulls/7", body={"state": "closed"})
-        pr = {"title": "t", "head": "retrain/flight-delay-2013-07", "base": "main", "body": "b"}
-        with pytest.raises(GitHubError, match="POST pulls: HTTP 422"):
-            github.call("POST", "pulls", body=pr)  # the branch is not on origin
-        assert github.call("GET", "pulls", {"state": "open"}) == []
-        assert [(c.method, c.path, c.status) for c in fake.calls] == [
-            ("GET", "pulls", 401), ("PATCH", "pulls/7", 404), ("POST", "pulls", 422),
-            ("GET", "pulls", 200),
-        ]  # fmt: skip
 
 
 def test_publish_exits_2_with_one_line_when_github_refuses(tmp_path):

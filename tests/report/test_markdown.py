@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
+from contrail.gate.rules import promotion_verdict
 from contrail.metrics import BRIER, HEADLINE_METRICS, LIFT, ROC_AUC, metric_keys
 from contrail.report.compare import Change, DriftRow, Interval, SameRows, flatten
-from contrail.report.gate import decide
 from contrail.report.markdown import (
     GITHUB_COMMENT_LIMIT,
     THRESHOLD_KEYS,
@@ -112,7 +112,7 @@ def headline_rows(text: str) -> dict[str, list[str]]:
 def test_the_verdict_comes_first_then_the_five_headline_metrics_rounded(comparison, gate_params):
     c = comparison(INTERVALS)
 
-    text = render(c, decide(c, gate_params), PLOTS)
+    text = render(c, promotion_verdict(c, gate_params), PLOTS)
 
     lines = text.splitlines()
     assert lines[0] == "## ✅ Model report: promote"
@@ -150,7 +150,7 @@ def test_a_moved_window_shows_both_models_on_the_prs_test_rows_and_the_files_col
     )
     c = comparison(same_rows=same_rows, facts=window)
 
-    text = render(c, decide(c, gate_params), {})
+    text = render(c, promotion_verdict(c, gate_params), {})
 
     rows = headline_rows(text)
     assert rows["ROC AUC"] == [
@@ -181,7 +181,7 @@ def test_without_both_models_on_the_same_rows_each_file_is_shown_as_not_comparab
         facts=[Change("Data window (train + test month)", *months)],
     )
 
-    text = render(c, decide(c, gate_params), {})
+    text = render(c, promotion_verdict(c, gate_params), {})
 
     assert "| Metric | `main` (its own test month) | PR (its own test month) |" in text
     assert headline_rows(text)["ROC AUC"] == ["0.7432", "0.7510"]
@@ -206,7 +206,7 @@ def test_without_both_models_on_the_same_rows_each_file_is_shown_as_not_comparab
 def test_everything_else_is_in_collapsed_sections_that_render_tables(comparison, gate_params):
     c = comparison(INTERVALS)
 
-    text = render(c, decide(c, gate_params), PLOTS)
+    text = render(c, promotion_verdict(c, gate_params), PLOTS)
 
     summaries = re.findall(r"<details><summary>(.*?)</summary>\n\n", text)
     assert text.count("<details>") == text.count("</details>") == len(summaries)
@@ -225,7 +225,7 @@ def test_everything_else_is_in_collapsed_sections_that_render_tables(comparison,
 def test_charts_are_mermaid_line_and_bar_charts_at_evenly_spaced_x(comparison, gate_params):
     c = comparison()
 
-    text = render(c, decide(c, gate_params), PLOTS)
+    text = render(c, promotion_verdict(c, gate_params), PLOTS)
 
     blocks = re.findall(r"```mermaid\n(.*?)\n```", text, re.DOTALL)
     assert len(blocks) == 4
@@ -254,8 +254,10 @@ def test_no_local_file_is_linked_unless_asked(comparison, gate_params):
     c = comparison()
     run = "https://github.com/o/r/actions/runs/1"
 
-    text = render(c, decide(c, gate_params), PLOTS, run)
-    linked = render(c, decide(c, gate_params), PLOTS, run, plots_link="pr_report/plots/index.html")
+    text = render(c, promotion_verdict(c, gate_params), PLOTS, run)
+    linked = render(
+        c, promotion_verdict(c, gate_params), PLOTS, run, plots_link="pr_report/plots/index.html"
+    )
 
     assert "![" not in text
     assert all(link.startswith("https://") for link in re.findall(r"\]\(([^)]+)\)", text))
@@ -266,7 +268,7 @@ def test_no_local_file_is_linked_unless_asked(comparison, gate_params):
 def test_every_key_of_the_metrics_file_has_one_row_named_by_its_definition(comparison, gate_params):
     c = comparison()
 
-    text = render(c, decide(c, gate_params), {})
+    text = render(c, promotion_verdict(c, gate_params), {})
 
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     keys = metric_keys()
@@ -287,7 +289,7 @@ def test_the_collapsed_rows_show_each_side_of_the_files_exactly(comparison, gate
     c = comparison()
     base, pr = flatten(c.base_evaluation.to_json()), flatten(c.pr_evaluation.to_json())
 
-    text = render(c, decide(c, gate_params), {})
+    text = render(c, promotion_verdict(c, gate_params), {})
 
     headline = {m.key for m in HEADLINE_METRICS}
     for key in (k for k in metric_keys() if k not in headline):
@@ -314,7 +316,7 @@ def test_a_huge_drift_table_and_params_diff_stay_under_the_limit_with_a_note(
         ),
     )
 
-    text = render(huge, decide(huge, gate_params), PLOTS)
+    text = render(huge, promotion_verdict(huge, gate_params), PLOTS)
 
     assert len(text) < GITHUB_COMMENT_LIMIT
     assert "more row(s) not shown (comment size limit)" in text
@@ -329,7 +331,7 @@ def test_when_even_short_tables_do_not_fit_whole_sections_are_left_out_with_a_no
     comparison, gate_params
 ):
     c = comparison()
-    text = render(c, decide(c, gate_params), PLOTS, max_chars=2_000)
+    text = render(c, promotion_verdict(c, gate_params), PLOTS, max_chars=2_000)
 
     assert len(text) <= 2_000
     assert text.rstrip().endswith("in the workflow artifacts.")
@@ -337,7 +339,7 @@ def test_when_even_short_tables_do_not_fit_whole_sections_are_left_out_with_a_no
     assert text.count("<details>") == text.count("</details>")
     assert text.count("```") % 2 == 0
 
-    tiny = render(c, decide(c, gate_params), {}, max_chars=600)
+    tiny = render(c, promotion_verdict(c, gate_params), {}, max_chars=600)
     assert len(tiny) <= 600
     assert tiny.rstrip().endswith("in the workflow artifacts.")
 
@@ -352,7 +354,7 @@ def test_a_base_in_another_metrics_format_is_named_not_shown_as_a_first_model(
         None, pr, base_metrics_error=error, same_rows=make_paired(make_evaluation(), pr)
     )
 
-    text = render(c, decide(c, gate_params), {})
+    text = render(c, promotion_verdict(c, gate_params), {})
 
     assert f"**The metrics files differ in format:** {error}" in text
     assert "First model" not in text
@@ -364,7 +366,7 @@ def test_a_base_in_another_metrics_format_is_named_not_shown_as_a_first_model(
 def test_a_first_model_shows_its_own_numbers_only(make_evaluation, make_comparison, gate_params):
     c = make_comparison(None, make_evaluation(lift=0.01))
 
-    text = render(c, decide(c, gate_params), {})
+    text = render(c, promotion_verdict(c, gate_params), {})
 
     assert headline_rows(text)["ROC AUC"] == ["n/a", "0.7500"]
     assert "First model: `main` (`aaaaaaaa`) has no model yet" in text

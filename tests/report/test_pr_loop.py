@@ -1,8 +1,8 @@
 """`contrail report` and `contrail gate` in throwaway git + DVC repositories.
 
 The first tests write the pipeline's outputs by hand (fast: errors, a first model, a base
-without a model); the others clone the real pipeline (`pr_repos.build_origin`) and check the
-comment and the verdict against both models scored independently with scikit-learn.
+without a model); the others clone the real pipeline (`support.pr_repos.build_origin`) and
+check the comment and the verdict against both models scored independently with scikit-learn.
 """
 
 from __future__ import annotations
@@ -15,18 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from pr_repos import (
+from sklearn.metrics import average_precision_score, f1_score, log_loss, roc_auc_score
+from support.pr_repos import (
     METRICS,
     TEST_ROWS,
     ci_checkout,
     commit,
     init_repo,
     invoke,
+    metric_cells,
     predictions,
     quiet_environment,
     run,
 )
-from sklearn.metrics import average_precision_score, f1_score, log_loss, roc_auc_score
 
 from contrail.features import LABEL
 from contrail.metrics import HEADLINE_METRICS
@@ -202,11 +203,6 @@ def worse_repo(origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = ci_checkout(origin[0], tmp_path / "checkout", "worse")
     monkeypatch.chdir(root)
     return root
-
-
-def metric_cells(comment: str, label: str) -> list[str]:
-    row = next(line for line in comment.splitlines() if line.startswith(f"| {label} |"))
-    return [c.strip() for c in row.strip("|").split("|")]
 
 
 SIGNED = re.compile(r"[+-]\d+(?:\.\d+)?")

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pr_repos import (
+from sklearn.metrics import roc_auc_score
+from support.pr_repos import (
     METRICS,
     TEST_ROWS,
     ci_checkout,
@@ -26,7 +27,6 @@ from pr_repos import (
     quiet_environment,
     run,
 )
-from sklearn.metrics import roc_auc_score
 
 from contrail.features import LABEL
 

@@ -17,21 +17,21 @@ from typing import Any
 
 import pytest
 import yaml
-from pr_repos import (
+from support.pr_repos import (
     METRICS,
     PROJECT,
     ci_checkout,
     commit,
     init_repo,
     invoke,
+    metric_cells,
     quiet_environment,
     run,
     scaffold,
     set_params,
 )
-from test_pr_loop import metric_cells
 
-from contrail.report.cli import GATE_JOB, GATE_WORKFLOW
+from contrail.gate.events import GATE_JOB, GATE_WORKFLOW
 from contrail.report.markdown import metric_label
 
 WORKFLOWS = PROJECT / ".github" / "workflows"
@@ -266,7 +266,7 @@ def test_a_dispatch_without_a_pull_request_passes_with_a_notice(
 ):
     """`workflow_dispatch` on a bare branch: no PR to gate or comment on, the run ends green
     (even for a blocked model, which it reports)."""
-    from contrail.report import gate as gate_module
+    from contrail.transports.github import GitHub
 
     verdict = Path("reports/gate.json")
     invoke("gate", "--base", "main", "--record", str(verdict))
@@ -276,7 +276,7 @@ def test_a_dispatch_without_a_pull_request_passes_with_a_notice(
         "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(gate_module, "current_pull", lambda github, number, sha: None)
+    monkeypatch.setattr(GitHub, "current_pull", lambda github, number, sha: None)
 
     result = invoke("gate", "--verdict", str(verdict))
 
@@ -372,20 +372,18 @@ def test_the_report_is_paired_with_or_without_a_restored_cache_which_skips_uncha
 def test_the_override_label_re_runs_the_gate_job_or_asks_a_maintainer_on_a_fork(
     label_event_cwd, monkeypatch
 ):
-    from contrail.report import gate as gate_module
+    from contrail.transports.github import GitHub, PullRequest
 
     pulls = []
     reruns = []
     monkeypatch.setattr(
-        gate_module,
+        GitHub,
         "current_pull",
-        lambda github, number, sha: (
-            pulls.append(number) or gate_module.PullRequest(int(number), "c" * 40, ())
-        ),
+        lambda github, number, sha: pulls.append(number) or PullRequest(int(number), "c" * 40),
     )
     monkeypatch.setattr(
-        gate_module,
-        "rerun_gate_job",
+        GitHub,
+        "rerun_job",
         lambda github, sha, **kw: reruns.append((sha, kw["workflow"], kw["job_name"])) or "ok",
     )
     for name, value in {

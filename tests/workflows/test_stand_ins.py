@@ -7,7 +7,7 @@
   remote (`https://<host>/api/v3`), trusts it through NODE_EXTRA_CA_CERTS, and
   `cml comment update` edits its one watermarked comment in place, by number (`pr/N`, the
   workflow's form) and by commit (`pr`); `contrail gate --on-label` re-runs the newest
-  pr-report.yml run's "Promotion gate" job through `contrail.github`, trusting the API
+  pr-report.yml run's "Promotion gate" job through `contrail.transports.github`, trusting the API
   through SSL_CERT_FILE.
 
 Expected values are written here (comment bodies, the calls GitHub would see), not read from
@@ -35,7 +35,7 @@ import pytest
 from support.fake_github import SYSTEM_CA_BUNDLE, FakeGitHub
 from support.npm_registry import CML_TARBALL, NpmRegistry
 
-from contrail.github import GitHub, GitHubError
+from contrail.transports.github import GitHub, GitHubError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 needs_cml_tarball = pytest.mark.skipif(

@@ -1,8 +1,8 @@
 """The retraining loop: check production data, decide whether to retrain, keep the history.
 
 Pure logic (`check`, `policy`, `history`, `markdown`, `pulls`) is apart from I/O (`production`
-and `run` read data and models, `branch` and `retrain` drive git, `contrail.github` is the only
-GitHub transport), so every decision is tested offline.
+and `run` read data and models, `branch` and `retrain` drive git, `contrail.transports.github`
+is the only GitHub transport), so every decision is tested offline.
 """
 
 from pathlib import Path

@@ -159,9 +159,9 @@ def retrain_publish(
     ),
 ) -> None:
     """Push the prepared branch, open or update its PR, close superseded ones, dispatch."""
-    from contrail.github import GitHub, GitHubError
     from contrail.monitor.retrain import RetrainError, publish
     from contrail.release.registry import RegistryError
+    from contrail.transports.github import GitHub, GitHubError
 
     github = GitHub.from_env(os.environ)
     if github is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contrail import months
 from contrail.metrics import Evaluation
 from contrail.monitor.check import Check
-from contrail.monitor.policy import Decision
+from contrail.monitor.policy import RetrainDecision
 
 
 def _performance_rows(check: Check) -> list[str]:
@@ -25,7 +25,7 @@ def _performance_rows(check: Check) -> list[str]:
     ]
 
 
-def monitor_page(check: Check, decision: Decision) -> str:
+def monitor_page(check: Check, decision: RetrainDecision) -> str:
     model = check.model
     lines = [
         f"# Monitor: {check.month}",
@@ -82,7 +82,7 @@ def monitor_page(check: Check, decision: Decision) -> str:
 
 
 def pull_request(
-    check: Check, decision: Decision, new: Evaluation, artifact: str
+    check: Check, decision: RetrainDecision, new: Evaluation, artifact: str
 ) -> tuple[str, str]:
     """Title and body of the retraining PR: why now, and old vs new model on the newest month."""
     model, perf = check.model, check.performance
@@ -124,6 +124,6 @@ def pull_request(
     return title, "\n".join(body) + "\n"
 
 
-def _month_before(decision: Decision) -> str:
+def _month_before(decision: RetrainDecision) -> str:
     assert decision.end is not None
     return months.name(months.index(decision.end) - 1)

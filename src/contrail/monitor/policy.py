@@ -11,7 +11,8 @@ bootstrap interval agrees, when it is too old, or when drift persisted for
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from contrail import months
 from contrail.monitor.check import Check
@@ -20,7 +21,7 @@ from contrail.params import DataParams, RetrainParams
 
 
 @dataclass(frozen=True)
-class Decision:
+class RetrainDecision:
     retrain: bool
     # Why, in one sentence a person reads: the first line of the job summary and the PR.
     reason: str
@@ -32,6 +33,23 @@ class Decision:
 
     def line(self) -> str:
         return f"retrain: {'yes' if self.retrain else 'no'} — {self.reason}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the monitor concluded for a month (`reports/monitor.json`): the retraining step
+    reads it back instead of measuring again."""
+
+    check: Check
+    decision: RetrainDecision
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.check.to_json(), "decision": asdict(self.decision)}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> Outcome:
+        check = {k: v for k, v in payload.items() if k != "decision"}
+        return cls(Check.from_json(check), RetrainDecision(**payload["decision"]))
 
 
 def target_window(data: DataParams, month: str, mode: str) -> tuple[str, str]:
@@ -56,11 +74,11 @@ def consecutive_drift(check: Check, history: Sequence[Row], share: float) -> int
     return count
 
 
-def decide(
+def decide_retraining(
     check: Check, history: Sequence[Row], policy: RetrainParams, data: DataParams
-) -> Decision:
+) -> RetrainDecision:
     if check.problems:
-        return Decision(
+        return RetrainDecision(
             False,
             f"production data for {check.month} failed validation ({len(check.problems)} "
             f"problem(s), e.g. {check.problems[0]}): fix the feed; drift and performance "
@@ -68,11 +86,11 @@ def decide(
             "",
         )
     if check.rows < policy.min_rows:
-        return Decision(
+        return RetrainDecision(
             False, f"only {check.rows:,} flights in {check.month} (minimum {policy.min_rows:,})", ""
         )
     if months.index(check.month) <= data.test_index:
-        return Decision(
+        return RetrainDecision(
             False, f"{check.month} is inside the training window (ends {data.end}): no news", ""
         )
     reasons: list[str] = []
@@ -116,6 +134,6 @@ def decide(
                 "consecutive months needed to retrain on drift alone)"
             )
     if not reasons:
-        return Decision(False, "; ".join(fine) or "no rule fired", drift_note)
+        return RetrainDecision(False, "; ".join(fine) or "no rule fired", drift_note)
     start, end = target_window(data, check.month, policy.window)
-    return Decision(True, "; ".join(reasons), drift_note, start, end)
+    return RetrainDecision(True, "; ".join(reasons), drift_note, start, end)

@@ -8,9 +8,8 @@ link to it, and an unchanged branch does nothing at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 LABEL = "retrain"
 
@@ -32,10 +31,6 @@ class Pull:
     number: int
     branch: str
     url: str
-
-    @classmethod
-    def from_api(cls, payload: Mapping[str, Any]) -> Pull:
-        return cls(int(payload["number"]), str(payload["head"]["ref"]), str(payload["html_url"]))
 
 
 @dataclass(frozen=True)

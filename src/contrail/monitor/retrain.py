@@ -20,14 +20,14 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from contrail import paths
-from contrail.github import GitHub
 from contrail.io import read_json, write_json, write_text
 from contrail.metrics import Evaluation
 from contrail.monitor import MONITOR_JSON, RETRAIN_BODY, RETRAIN_JSON, markdown, pulls
 from contrail.monitor import branch as branch_io
-from contrail.monitor.run import Outcome
+from contrail.monitor.policy import Outcome
 from contrail.release.decide import ARTIFACT
 from contrail.release.registry import git
+from contrail.transports.github import GitHub
 
 REPORT_WORKFLOW = "pr-report.yml"
 
@@ -113,9 +113,9 @@ def publish(
     """Push, open or update the PR, close superseded ones, dispatch the report; what was done."""
     prepared = Prepared(**read_json(repo / RETRAIN_JSON))
     open_pulls = [
-        pulls.Pull.from_api(p)
-        for p in github.call("GET", "pulls", {"state": "open", "per_page": "100"})
-        if any(label["name"] == pulls.LABEL for label in p.get("labels", []))
+        pulls.Pull(p.number, p.branch, p.url)
+        for p in github.open_pulls()
+        if pulls.LABEL in p.labels
     ]
     plan = pulls.plan(open_pulls, prepared.branch, ARTIFACT, prepared.changed)
     if plan.newer is not None:
@@ -129,28 +129,24 @@ def publish(
         done.append(f"pushed {prepared.branch}")
     body = (repo / RETRAIN_BODY).read_text()
     if plan.update is None:
-        created = github.call(
-            "POST", "pulls",
-            body={"title": prepared.title, "head": prepared.branch, "base": base, "body": body},
-        )  # fmt: skip
-        pull = pulls.Pull.from_api(created)
-        github.call("POST", f"issues/{pull.number}/labels", body={"labels": [pulls.LABEL]})
+        created = github.create_pull(
+            title=prepared.title, head=prepared.branch, base=base, body=body
+        )
+        pull = pulls.Pull(created.number, created.branch, created.url)
+        github.add_labels(pull.number, [pulls.LABEL])
         done.append(f"opened PR #{pull.number}")
     else:
         pull = plan.update
-        github.call("PATCH", f"pulls/{pull.number}", body={"title": prepared.title, "body": body})
+        github.edit_pull(pull.number, title=prepared.title, body=body)
         done.append(f"updated PR #{pull.number}")
     for old in plan.close:
-        github.call(
-            "POST", f"issues/{old.number}/comments",
-            body={"body": f"Superseded by #{pull.number} ({pull.url}), which retrains on a newer window."},
-        )  # fmt: skip
-        github.call("PATCH", f"pulls/{old.number}", body={"state": "closed"})
+        github.comment(
+            old.number,
+            f"Superseded by #{pull.number} ({pull.url}), which retrains on a newer window.",
+        )
+        github.close_pull(old.number)
         done.append(f"closed PR #{old.number} (superseded)")
     if dispatch and prepared.changed:
-        github.call(
-            "POST", f"actions/workflows/{REPORT_WORKFLOW}/dispatches",
-            body={"ref": prepared.branch, "inputs": {"base": base}},
-        )  # fmt: skip
+        github.dispatch(REPORT_WORKFLOW, prepared.branch, {"base": base})
         done.append(f"dispatched {REPORT_WORKFLOW} on {prepared.branch}")
     return done

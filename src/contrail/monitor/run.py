@@ -3,10 +3,8 @@ report, the JSON the retraining step reads, and the history row."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -19,7 +17,7 @@ from contrail.metrics import Evaluation
 from contrail.model import PIPELINE_FILE, TrainedModel
 from contrail.monitor import HISTORY, MONITOR_JSON, MONITOR_MD, history, markdown, production
 from contrail.monitor.check import Check, ModelFacts, measure
-from contrail.monitor.policy import Decision, decide
+from contrail.monitor.policy import Outcome, RetrainDecision, decide_retraining
 from contrail.params import Params
 from contrail.serving.package import file_md5, model_version
 from contrail.stages import step
@@ -27,20 +25,6 @@ from contrail.stages import step
 # Prediction drift compares production scores with the model's scores on this many training
 # rows (a fixed sample): scoring a million reference rows again would double the run time.
 REFERENCE_SCORE_ROWS = 20_000
-
-
-@dataclass(frozen=True)
-class Outcome:
-    check: Check
-    decision: Decision
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.check.to_json(), "decision": asdict(self.decision)}
-
-    @classmethod
-    def from_json(cls, payload: dict[str, Any]) -> Outcome:
-        check = {k: v for k, v in payload.items() if k != "decision"}
-        return cls(Check.from_json(check), Decision(**payload["decision"]))
 
 
 def model_facts(model: TrainedModel) -> ModelFacts:
@@ -103,7 +87,7 @@ def check(params: Params) -> Check:
     )  # fmt: skip
 
 
-def history_row(check: Check, decision: Decision) -> history.Row:
+def history_row(check: Check, decision: RetrainDecision) -> history.Row:
     perf = check.performance
     return history.Row(
         month=check.month,
@@ -130,7 +114,7 @@ def monitor(params: Params, history_file: Path = HISTORY) -> Outcome:
     rows = (
         history.parse(history_file.read_text(), str(history_file)) if history_file.exists() else []
     )
-    decision = decide(result, rows, params.retrain, params.data)
+    decision = decide_retraining(result, rows, params.retrain, params.data)
     outcome = Outcome(result, decision)
     write_json(MONITOR_JSON, outcome.to_json())
     write_text(MONITOR_MD, markdown.monitor_page(result, decision))

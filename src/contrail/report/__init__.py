@@ -2,6 +2,6 @@
 revision's, rendered as one markdown comment for reviewers.
 
 `revision` does the I/O (git, dvc, models), with `base_model` fetching or rebuilding the base's
-model; `compare`, `checks`, `mermaid` and `markdown` are pure and work on what it collects;
-`gate` holds the rule and the small GitHub client that re-runs the gate job.
+model; `compare`, `mermaid` and `markdown` are pure and work on what it collects; `publish`
+writes the comment. The gate's rules are `contrail.gate`'s.
 """

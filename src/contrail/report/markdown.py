@@ -16,10 +16,12 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from contrail.gate.events import CheckResult
+from contrail.gate.recorded import StoredVerdict
+from contrail.gate.rules import Verdict
 from contrail.metrics import HEADLINE_METRICS, LIFT, Metric, metric_keys
 from contrail.report import mermaid
 from contrail.report.compare import PAIRED_METRICS, Comparison, Interval
-from contrail.report.gate import Verdict
 
 GITHUB_COMMENT_LIMIT = 65_536
 MAX_CHARS = GITHUB_COMMENT_LIMIT - 4_000
@@ -458,3 +460,18 @@ def render(
 
 def _join(sections: Sequence[Sequence[str]]) -> str:
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
+
+
+def gate_comment(result: CheckResult, verdict: StoredVerdict | None, report: str | None) -> str:
+    """The pull-request comment: the gate's current conclusion over the training report, so a
+    re-evaluation after a label change says what it concluded and why."""
+    icon = {"pass": "✅", "fail": "❌"}.get(result.outcome, "⚠️")
+    override = verdict.override_label if verdict is not None else "the override label"
+    lines = [
+        f"> {icon} **Promotion gate:** {result.message}",
+        ">",
+        f"> Judged with the pull request's labels at evaluation time; adding or removing "
+        f"`{override}` re-evaluates this verdict without retraining.",
+    ]
+    text = "\n".join(lines) + "\n"
+    return text + ("\n" + report if report else "")

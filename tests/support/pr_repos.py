@@ -182,3 +182,9 @@ def predictions(root: Path, rev: str | None, rows: Path) -> np.ndarray:
             pipeline = joblib.load(f)
     test = pd.read_parquet(rows)
     return pipeline.predict_proba(test[card["features"]])[:, 1]
+
+
+def metric_cells(comment: str, label: str) -> list[str]:
+    """The cells of the comment's table row for `label` (a metric or a feature)."""
+    row = next(line for line in comment.splitlines() if line.startswith(f"| {label} |"))
+    return [c.strip() for c in row.strip("|").split("|")]

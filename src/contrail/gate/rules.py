@@ -7,16 +7,15 @@ rule judges both models on the same rows only; without the base model it cannot 
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from contrail.github import GitHub, GitHubError
 from contrail.metrics import BRIER, LIFT, ROC_AUC, Metric
-from contrail.params import GateParams
-from contrail.report.compare import Comparison
+
+if TYPE_CHECKING:
+    from contrail.params import GateParams
+    from contrail.report.compare import Comparison
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,9 @@ class Verdict:
         return "promote: " + "; ".join(self.checks)
 
 
-def decide(comparison: Comparison, gate: GateParams, labels: Collection[str] = ()) -> Verdict:
+def promotion_verdict(
+    comparison: Comparison, gate: GateParams, labels: Collection[str] = ()
+) -> Verdict:
     """The rule, on both models scored on the PR's test rows: the two metrics files may be
     from different test months, so their deltas are never judged."""
     base = comparison.base_label
@@ -109,81 +110,3 @@ def _fell(metric: Metric, delta: float) -> str:
     if metric.higher_is_better:
         return f"{metric.label} fell by {-delta:.4f}"
     return f"{metric.label} rose by {delta:.4f}"
-
-
-def parse_labels(text: str) -> list[str]:
-    """Labels as the workflow passes them, a JSON list (`toJSON(...labels.*.name)`, which is
-    `null` outside a pull request), or a comma-separated list typed by hand."""
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        parsed = text
-    if parsed is None:
-        return []
-    if isinstance(parsed, list):
-        return [str(label) for label in parsed]
-    return [label.strip() for label in str(text).split(",") if label.strip()]
-
-
-# --- GitHub: the labels a pull request has now, and re-running the gate job ---------------
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    head_sha: str
-    labels: tuple[str, ...]
-    base: str = ""
-
-
-def _pull(payload: Mapping[str, Any]) -> PullRequest:
-    return PullRequest(
-        number=int(payload["number"]),
-        head_sha=str(payload["head"]["sha"]),
-        labels=tuple(str(label["name"]) for label in payload.get("labels", [])),
-        base=str(payload.get("base", {}).get("ref", "")),
-    )
-
-
-def current_pull(github: GitHub, number: str, sha: str) -> PullRequest | None:
-    """The pull request as it is now: by number, or (a dispatch run) the open one whose head
-    is `sha`; None when there is none."""
-    if number:
-        return _pull(github.call("GET", f"pulls/{number}"))
-    for payload in github.call("GET", f"commits/{sha}/pulls"):
-        if payload.get("state") == "open" and payload["head"]["sha"] == sha:
-            return _pull(payload)
-    return None
-
-
-def rerun_gate_job(
-    github: GitHub,
-    head_sha: str,
-    *,
-    workflow: str,
-    job_name: str,
-    wait_seconds: float,
-    poll_seconds: float = 20.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> str:
-    """Re-run the gate job of the newest training run for `head_sha` (never its training
-    job), after waiting for the run to finish; returns what was done, for the log."""
-    runs = github.call(
-        "GET", f"actions/workflows/{workflow}/runs", {"head_sha": head_sha, "per_page": "20"}
-    )["workflow_runs"]
-    if not runs:
-        return f"no {workflow} run for {head_sha[:12]} yet: its gate will read the labels"
-    run = max(runs, key=lambda r: int(r["id"]))
-    waited = 0.0
-    while run["status"] != "completed":
-        if waited >= wait_seconds:
-            raise GitHubError(f"run {run['id']} still {run['status']} after {waited:.0f} s")
-        sleep(poll_seconds)
-        waited += poll_seconds
-        run = github.call("GET", f"actions/runs/{run['id']}")
-    jobs = github.call("GET", f"actions/runs/{run['id']}/jobs", {"filter": "latest"})["jobs"]
-    job = next((j for j in jobs if j["name"] == job_name), None)
-    if job is None:
-        raise GitHubError(f"run {run['id']} has no job named {job_name!r}")
-    github.call("POST", f"actions/jobs/{job['id']}/rerun")
-    return f"re-running {job_name!r} of run {run['id']} ({head_sha[:12]}): no retraining"
