@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from serving_support import git_repo_with_one_commit, write_model
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 from support.loopback import free_port
+from support.serving import git_repo_with_one_commit, write_model
 
 from contrail import months
 from contrail.features import LABEL

@@ -19,7 +19,7 @@ from typing import Any
 import fsspec
 import numpy as np
 import pytest
-from serving_support import as_flights
+from support.serving import as_flights
 
 from contrail.serving.predictions import (
     ABANDONED_AFTER_S,

@@ -8,7 +8,7 @@ import logging
 
 import numpy as np
 import pandas as pd
-from serving_support import as_flights
+from support.serving import as_flights
 
 from contrail.features import build_features, required_inputs
 from contrail.serving.predictions import (

@@ -10,11 +10,11 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from serving_support import as_flights
+from support.serving import as_flights
 
 from contrail.features import build_features
+from contrail.serving.api_contract import MAX_BATCH_SIZE, PredictResponse
 from contrail.serving.predictions import read_predictions
-from contrail.serving.schema import MAX_BATCH_SIZE, PredictResponse
 
 
 @pytest.fixture(scope="module")

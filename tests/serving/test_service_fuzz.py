@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_support import as_flights
+from support.serving import as_flights
 
 json_values = st.recursive(
     st.none()

@@ -51,15 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from contrail.model import CARD_FILE, IncompatibleModel, ModelCard, TrainedModel
-from contrail.serving.package import (
-    GOLDENS_FILE,
-    MODEL_NAME,
-    VERIFICATION_FILE,
-    read_verification,
-)
-from contrail.serving.predictions import PredictionLog, log_directory
-from contrail.serving.predictor import choose_predictor
-from contrail.serving.schema import (
+from contrail.serving.api_contract import (
     MAX_BATCH_SIZE,
     MAX_BODY_BYTES,
     STRICT,
@@ -69,6 +61,14 @@ from contrail.serving.schema import (
     describe,
     request_schema,
 )
+from contrail.serving.package import (
+    GOLDENS_FILE,
+    MODEL_NAME,
+    VERIFICATION_FILE,
+    read_verification,
+)
+from contrail.serving.predictions import PredictionLog, log_directory
+from contrail.serving.predictor import choose_predictor
 
 if TYPE_CHECKING:
     from prometheus_client import Counter, Gauge, Histogram
@@ -195,7 +195,7 @@ def stored_card(tag: str) -> ModelCard:
 
 SCHEMA = request_schema(stored_card(MODEL_TAG).features)
 if TYPE_CHECKING:
-    from contrail.serving.schema import FlightBatch
+    from contrail.serving.api_contract import FlightBatch
 else:
     # pydantic and BentoML read the field annotations below at runtime: the built model.
     FlightBatch = SCHEMA.batch

@@ -1,4 +1,4 @@
-"""Helpers shared by the serving tests (importable because pytest puts this folder on sys.path)."""
+"""Helpers the serving tests share: raw rows as API flights, a model folder, a git repository."""
 
 from __future__ import annotations
 
