@@ -14,7 +14,7 @@ from support.serving import as_flights
 
 from contrail.features import build_features
 from contrail.serving.api_contract import MAX_BATCH_SIZE, PredictResponse
-from contrail.serving.predictions import read_predictions
+from contrail.serving.prediction_log.reader import read_predictions
 
 
 @pytest.fixture(scope="module")

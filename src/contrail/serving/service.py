@@ -67,7 +67,8 @@ from contrail.serving.package import (
     VERIFICATION_FILE,
     read_verification,
 )
-from contrail.serving.predictions import PredictionLog, log_directory
+from contrail.serving.prediction_log.format import log_directory
+from contrail.serving.prediction_log.writer import PredictionLog
 from contrail.serving.predictor import choose_predictor
 
 if TYPE_CHECKING:
