@@ -5,7 +5,7 @@ not in Prometheus' plain format (strictly: an unknown key is a typo Prometheus r
 annotations, ignores), a `for:` missing or not a duration, a PromQL expression that does not
 parse (promql-parser implements Prometheus' grammar and function list); in the dashboard, a query
 that does not parse or a panel not bound to the `${datasource}` variable. It prints the metric
-names used: tests/serving/test_service_metrics.py checks that the running service exports every one.
+names used: tests/serving/test_telemetry.py checks that the running service exports every one.
 
     .venv/bin/python deploy/monitoring/check.py [--rules PATH] [--dashboard PATH]
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from serving_support import git_repo_with_one_commit, write_model
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 from support.loopback import free_port
+from support.serving import as_flights, git_repo_with_one_commit, write_model
 
 from contrail import months
 from contrail.features import LABEL
@@ -46,6 +46,13 @@ def raw_test(window_and_current, params: Params) -> pd.DataFrame:
     window, _ = window_and_current
     is_test = months.of(window) == params.data.test_index
     return window[is_test & window["arr_delay"].notna()].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def flight(raw_test, trained_model) -> dict:
+    """The test month's first flight, as the served model's API takes it."""
+    (row,) = as_flights(raw_test.head(1), trained_model.card.features)
+    return row
 
 
 @pytest.fixture(scope="session")

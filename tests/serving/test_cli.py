@@ -9,7 +9,7 @@ from pathlib import Path
 import bentoml
 import pytest
 import typer
-from serving_support import write_model
+from support.serving import write_model
 
 from contrail import paths
 from contrail.serving.cli import _import_pipeline_model

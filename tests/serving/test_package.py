@@ -14,7 +14,7 @@ import bentoml
 import pytest
 import sklearn
 import yaml
-from serving_support import REPO, git_repo_with_one_commit, write_model
+from support.serving import REPO, git_repo_with_one_commit, write_model
 
 from contrail.serving.package import (
     GOLDENS_FILE,

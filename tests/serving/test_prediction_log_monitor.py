@@ -30,11 +30,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "monitor"))
 import monitor_project
-from serving_support import as_flights
 from sklearn.metrics import roc_auc_score
+from support.serving import as_flights
 
 from contrail import months
-from contrail.serving.predictions import FLIGHT_KEY, ROTATE_BYTES_ENV, read_log
+from contrail.serving.prediction_log.format import ROTATE_BYTES_ENV
+from contrail.serving.prediction_log.reader import FLIGHT_KEY, read_log
 
 APRIL = "2013-04"
 POSTED = 400

@@ -11,7 +11,7 @@ import json
 import httpx
 import numpy as np
 import pytest
-from serving_support import as_flights
+from support.serving import as_flights
 
 from contrail.features import build_features
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_support import as_flights
 
 json_values = st.recursive(
     st.none()
@@ -20,11 +18,6 @@ json_values = st.recursive(
     ),
     max_leaves=8,
 )
-
-
-@pytest.fixture(scope="module")
-def flight(raw_test, trained_model) -> dict:
-    return as_flights(raw_test.head(1), trained_model.card.features)[0]
 
 
 def _mutated(flight: dict) -> st.SearchStrategy[str]:

@@ -26,8 +26,8 @@ from contrail import months
 from contrail.cli import app
 from contrail.features import build_features
 from contrail.serving import smoke
+from contrail.serving.api_contract import request_schema
 from contrail.serving.package import GOLDEN_ROWS, GOLDENS_FILE
-from contrail.serving.schema import request_schema
 
 runner = CliRunner()
 

@@ -61,7 +61,7 @@ def load(params: Params) -> Production:
 
 
 def _logged_flights(folder: Path, outcomes: str | None) -> pd.DataFrame:
-    from contrail.serving.predictions import join_outcomes, read_log
+    from contrail.serving.prediction_log.reader import join_outcomes, read_log
 
     logged = read_log(folder)
     if outcomes is None:

@@ -19,20 +19,16 @@ from typing import Any
 import fsspec
 import numpy as np
 import pytest
-from serving_support import as_flights
+from support.serving import as_flights
 
-from contrail.serving.predictions import (
+from contrail.serving.prediction_log.format import (
     ABANDONED_AFTER_S,
     ROTATE_BYTES_ENV,
-    ROTATE_SECONDS_ENV,
     STORE_ENV,
-    LogFile,
     LogSettings,
-    PredictionLog,
-    due_for_deletion,
-    due_for_shipping,
-    read_log,
 )
+from contrail.serving.prediction_log.reader import read_log
+from contrail.serving.prediction_log.writer import PredictionLog
 
 BODY = json.dumps({"flights": [{"carrier": "UA", "origin": "EWR", "dest": "MIA"}]}).encode()
 START = datetime.datetime.now(datetime.UTC).replace(microsecond=123456)
@@ -205,7 +201,7 @@ def test_a_store_failure_keeps_the_files_and_a_later_pass_ships_them(tmp_path, c
     closed = names(folder, "*.jsonl")
     assert len(closed) == 2
 
-    with caplog.at_level(logging.WARNING, logger="contrail.serving.predictions"):
+    with caplog.at_level(logging.WARNING, logger="contrail.serving.prediction_log.writer"):
         log.maintain()
     (warning,) = caplog.records
     assert "2 closed file(s) kept" in warning.getMessage()
@@ -252,36 +248,13 @@ def test_retention_drops_the_old_then_the_oldest_until_the_folder_fits(tmp_path,
     assert expected == {"predictions-a.jsonl", "predictions-b.jsonl", "predictions-c.jsonl"}
 
     log = manual_log(tmp_path, clock, keep_seconds=keep_seconds, keep_bytes=keep_bytes)
-    with caplog.at_level(logging.WARNING, logger="contrail.serving.predictions"):
+    with caplog.at_level(logging.WARNING, logger="contrail.serving.prediction_log.writer"):
         log.maintain()
     assert set(created) - set(names(tmp_path, "*.jsonl")) == expected
     assert len(names(tmp_path, "*.jsonl.open")) == 1
     (warning,) = caplog.records
     assert "dropped 3 unshipped file(s), 4200 bytes" in warning.getMessage()
     live.close()
-
-
-def test_the_pure_parts_need_no_files():
-    assert due_for_shipping(
-        ["predictions-2.jsonl", "predictions-3.jsonl.open", "predictions-1.jsonl", "other.jsonl"]
-    ) == ["predictions-1.jsonl", "predictions-2.jsonl"]
-    files = [LogFile(Path(f"predictions-{i}.jsonl"), 10, 1000.0 + i) for i in range(4)]
-    limits = LogSettings(keep_seconds=100, keep_bytes=25)
-    assert due_for_deletion(files, now=1101.5, limits=limits) == files[:2]
-    assert due_for_deletion(files, now=1050.0, limits=limits, open_bytes=6) == files[:3]
-    assert due_for_deletion(files, now=1050.0, limits=limits) == files[:2]
-    assert due_for_deletion(files, now=1050.0, limits=LogSettings(keep_bytes=40)) == []
-
-
-def test_settings_come_from_the_environment():
-    assert LogSettings.from_env({}) == LogSettings()
-    assert LogSettings.from_env({ROTATE_SECONDS_ENV: "60", STORE_ENV: " s3://b/p "}) == (
-        LogSettings(rotate_seconds=60, store="s3://b/p")
-    )
-    assert LogSettings.from_env({STORE_ENV: ""}).store is None
-    for bad in ("64MiB", "0", "-1"):
-        with pytest.raises(ValueError, match=ROTATE_BYTES_ENV):
-            LogSettings.from_env({ROTATE_BYTES_ENV: bad})
 
 
 def test_the_thread_ships_leftovers_and_rotated_files(tmp_path):

@@ -8,17 +8,17 @@ import logging
 
 import numpy as np
 import pandas as pd
-from serving_support import as_flights
+from support.serving import as_flights
 
 from contrail.features import build_features, required_inputs
-from contrail.serving.predictions import (
+from contrail.serving.prediction_log.format import LogSettings
+from contrail.serving.prediction_log.reader import (
     FLIGHT_KEY,
-    LogSettings,
-    PredictionLog,
     join_outcomes,
     read_log,
     read_predictions,
 )
+from contrail.serving.prediction_log.writer import PredictionLog
 
 
 def test_logged_requests_read_back_as_training_features(tmp_path, raw_test, feature_tables, params):
@@ -79,7 +79,7 @@ def test_read_log_gives_the_raw_request_and_skips_a_cut_off_line(
     died = tmp_path / "predictions-20990101T000000.000000Z-pod-1-000000.jsonl.open"
     died.write_bytes(line + line[: len(line) // 2])
 
-    with caplog.at_level(logging.WARNING, logger="contrail.serving.predictions"):
+    with caplog.at_level(logging.WARNING, logger="contrail.serving.prediction_log.reader"):
         table = read_log(tmp_path)
 
     (warning,) = caplog.records
@@ -133,7 +133,7 @@ def test_join_outcomes_matches_real_flights_on_the_request_key(
     logged = read_log(tmp_path)
     logged_before, outcomes_before = logged.copy(), nycflights.copy()
 
-    with caplog.at_level(logging.INFO, logger="contrail.serving.predictions"):
+    with caplog.at_level(logging.INFO, logger="contrail.serving.prediction_log.reader"):
         joined = join_outcomes(logged, nycflights)
 
     # Looked up independently: the outcome rows equal to the logged flight on every key field.

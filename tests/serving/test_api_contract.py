@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandera.errors import SchemaErrors
 from pydantic import ValidationError
-from serving_support import as_flights
+from support.serving import as_flights
 
 from contrail.data.schema import CARRIERS, ORIGINS, raw_schema
 from contrail.features import FEATURES
-from contrail.serving.schema import field_path, request_schema
+from contrail.serving.api_contract import field_path, request_schema
 
 # The README's list: what a flight must carry for the repository's default features.
 DEFAULT_INPUTS = ["carrier", "origin", "dest", "sched_dep_time", "sched_arr_time", "year", "month", "day", "distance", "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib"]  # fmt: skip

@@ -1,7 +1,8 @@
-"""Helpers shared by the serving tests (importable because pytest puts this folder on sys.path)."""
+"""Helpers the serving tests share: raw rows as API flights, a model folder, a git repository."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,11 @@ def as_flights(raw: pd.DataFrame, features: list[str]) -> list[dict]:
         {c: None if pd.isna(v) else getattr(v, "item", lambda v=v: v)() for c, v in row.items()}
         for row in raw[required_inputs(features)].to_dict(orient="records")
     ]
+
+
+def predict_body(*flights: dict, **top_level: object) -> str:
+    """A POST /predict body of `flights`, with any extra top-level keys."""
+    return json.dumps({"flights": list(flights), **top_level})
 
 
 def write_model(model: TrainedModel, directory: Path) -> Path:

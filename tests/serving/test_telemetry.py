@@ -13,9 +13,9 @@ from collections import Counter
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from serving_support import REPO, as_flights
+from support.serving import REPO, as_flights
 
-from contrail.serving.schema import MAX_BODY_BYTES
+from contrail.serving.api_contract import MAX_BODY_BYTES
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

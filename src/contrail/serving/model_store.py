@@ -1,0 +1,38 @@
+"""The model to serve, as the BentoML store holds it: its tag, and its card checked at import.
+
+`CONTRAIL_MODEL_TAG` picks a stored version (default: the latest `flight-delay`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import bentoml
+
+from contrail.model import CARD_FILE, IncompatibleModel, ModelCard
+from contrail.serving.package import MODEL_NAME
+
+MODEL_TAG = os.environ.get("CONTRAIL_MODEL_TAG") or f"{MODEL_NAME}:latest"
+
+
+def stored_card(tag: str) -> ModelCard:
+    """The stored model's card, read at import: its features shape the request schema.
+
+    A model trained with another scikit-learn is refused here. Raised at import, this ends
+    `bentoml serve` (and a container) with the message; raised in a worker, BentoML would
+    restart that worker forever and never become ready.
+    """
+    try:
+        stored = bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        raise RuntimeError(
+            f"no model {tag} in the BentoML store: run `contrail package` or `make serve`"
+        ) from None
+    card = ModelCard(**json.loads((Path(stored.path) / CARD_FILE).read_text()))
+    try:
+        card.require_same_sklearn(str(stored.tag))
+    except IncompatibleModel as exc:
+        raise RuntimeError(f"refusing to serve: {exc}") from None
+    return card
