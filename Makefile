@@ -155,10 +155,13 @@ clean: ## Remove environments and caches (keeps data and models)
 
 # ------------------------------------------------------------------------------------------------
 # Release and deploy (issue 9): every step of release.yml, deploy.yml and rollback.yml.
-# Values reach the recipes as environment variables (`$$STAGE`, never `$(STAGE)` pasted into the
-# shell): `make deploy STAGE=staging IMAGE=ghcr.io/o/r/flight-delay@sha256:...`.
-# Each kubectl target acts on the current kubectl context (KUBECONFIG); the namespace is the
-# overlay's own. Production goes canary -> deploy -> canary-delete (see deploy.yml).
+# Values reach the commands as environment variables, never pasted into the shell:
+# `make deploy STAGE=staging IMAGE=ghcr.io/o/r/flight-delay@sha256:...`. The steps are
+# `contrail release ...` (src/contrail/release/rollout.py); each one's --help lists the variables
+# it reads and their defaults (SMOKE_PORT, ROLLOUT_TIMEOUT, SOAK_SECONDS, SOAK_INTERVAL,
+# KIND_CLUSTER, CONTAINER_BACKEND). Each kubectl step acts on the current kubectl context
+# (KUBECONFIG); the namespace is the overlay's own. Production goes canary -> deploy ->
+# canary-delete (see deploy.yml).
 # ------------------------------------------------------------------------------------------------
 LOCAL_IMAGE ?= contrail/flight-delay:local
 IMAGE_REF_FILE ?= image-ref.txt
@@ -166,22 +169,9 @@ IMAGE_REF_FILE ?= image-ref.txt
 # Here (no Docker daemon): make image CONTAINER_BACKEND=podman CONTAINERIZE_OPTS="--opt network=host"
 CONTAINER_BACKEND ?= docker
 CONTAINERIZE_OPTS ?=
-SMOKE_PORT ?= 3300
-ROLLOUT_TIMEOUT ?= 300s
-SOAK_SECONDS ?= 300
-SOAK_INTERVAL ?= 30
-KIND_CLUSTER ?= contrail
-export LOCAL_IMAGE IMAGE_REF_FILE SMOKE_PORT ROLLOUT_TIMEOUT SOAK_SECONDS SOAK_INTERVAL KIND_CLUSTER
+export LOCAL_IMAGE IMAGE_REF_FILE CONTAINER_BACKEND
 export STAGE IMAGE VERSION EXPECT_VERSION IMAGE_REPOSITORY IMAGE_TAG
-
-# Shell helpers shared by the recipes below.
-define K8S_HELPERS
-need() { for v in "$$@"; do [ -n "$${!v:-}" ] || { echo "$@: set $$v" >&2; exit 2; }; done; }; \
-namespace() { awk '$$1 == "namespace:" { print $$2; exit }' "deploy/overlays/$$1/kustomization.yaml"; }; \
-forward() { out=$$(mktemp); kubectl -n "$$1" port-forward "$$2" "$$SMOKE_PORT:3000" >"$$out" 2>&1 & pf=$$!; \
-  for _ in $$(seq 100); do grep -q '^Forwarding from' "$$out" && return; kill -0 $$pf 2>/dev/null || break; sleep 0.3; done; \
-  cat "$$out" >&2; echo "$@: no port-forward to $$2 on 127.0.0.1:$$SMOKE_PORT (busy port?)" >&2; exit 1; }
-endef
+export SMOKE_PORT ROLLOUT_TIMEOUT SOAK_SECONDS SOAK_INTERVAL KIND_CLUSTER
 
 .PHONY: ci-cluster ci-no-cluster lock-unchanged image smoke-image push-image deploy deploy-kind smoke-k8s canary canary-delete rollback
 
@@ -197,104 +187,39 @@ image: setup ## Build the service image (LOCAL_IMAGE, default contrail/flight-de
 	cd / && bentoml containerize "$$bento" --backend "$(CONTAINER_BACKEND)" $(CONTAINERIZE_OPTS) \
 	  --image-tag "$$LOCAL_IMAGE"
 
-# Host networking, the port through the environment (the image's entrypoint turns PORT into
-# BENTOML_PORT): podman here has host networking only and ignores --publish; docker on a Linux
-# runner runs it the same way. BENTOML_HOST keeps the service on loopback.
 smoke-image: setup ## Run LOCAL_IMAGE (CONTAINER_BACKEND) on 127.0.0.1:SMOKE_PORT, `contrail smoke` it, stop it (nothing is pushed)
-	name=contrail-smoke-$$$$; engine="$(CONTAINER_BACKEND)"; \
-	"$$engine" run --detach --rm --name "$$name" --network host \
-	  -e PORT="$$SMOKE_PORT" -e BENTOML_HOST=127.0.0.1 "$$LOCAL_IMAGE" >/dev/null; \
-	trap 'rc=$$?; [ $$rc -eq 0 ] || "$$engine" logs "$$name" 2>&1 | tail -n 40 >&2; "$$engine" stop "$$name" >/dev/null' EXIT; \
-	contrail smoke --url "http://127.0.0.1:$$SMOKE_PORT" --ready-timeout 180
+	contrail release smoke-image
 
 # The reference uses the digest the registry stored, as the push reports it, never
 # `RepoDigests` (podman fills that in locally at tag time). A plain-http registry is the
 # engine's configuration (CONTAINERS_REGISTRIES_CONF: `insecure = true`), not a flag here.
 push-image: setup ## Push LOCAL_IMAGE (CONTAINER_BACKEND) as IMAGE_REPOSITORY:IMAGE_TAG (default: the commit); write its reference by digest to IMAGE_REF_FILE
-	$(K8S_HELPERS); need IMAGE_REPOSITORY; \
-	contrail release push-image --backend "$(CONTAINER_BACKEND)" --image "$$LOCAL_IMAGE" \
-	  --repository "$$IMAGE_REPOSITORY" --tag "$${IMAGE_TAG:-$$(git rev-parse --short=12 HEAD)}" \
-	  --ref-file "$$IMAGE_REF_FILE" $${GITHUB_OUTPUT:+--github-output "$$GITHUB_OUTPUT"}
+	contrail release push-image --image "$$LOCAL_IMAGE" --repository "$${IMAGE_REPOSITORY:?set IMAGE_REPOSITORY}" \
+	  --tag "$${IMAGE_TAG:-$$(git rev-parse --short=12 HEAD)}" --ref-file "$$IMAGE_REF_FILE" \
+	  $${GITHUB_OUTPUT:+--github-output "$$GITHUB_OUTPUT"}
 
-deploy: ## Apply STAGE's overlay with IMAGE (<repo>@sha256:...), wait for the rollout; on failure `rollout undo` and fail
-	$(K8S_HELPERS); need STAGE IMAGE; ns=$$(namespace "$$STAGE"); \
-	deploy/render.sh "$$STAGE" "$${IMAGE#*@}" "$${IMAGE%@*}" | kubectl apply -f -; \
-	if ! kubectl -n "$$ns" rollout status deployment/flight-delay --timeout="$$ROLLOUT_TIMEOUT"; then \
-	  echo "deploy: the rollout of $$IMAGE to $$STAGE failed: undoing it" >&2; \
-	  kubectl -n "$$ns" rollout undo deployment/flight-delay || true; exit 1; \
-	fi
+deploy: setup ## Apply STAGE's overlay with IMAGE (<repo>@sha256:...), wait for the rollout; on failure `rollout undo` and fail
+	contrail release deploy
 
-# kind has no credentials for the registry: the image is pulled here BY DIGEST (the engine checks
-# the content against it), loaded into the cluster under a local tag, and the rendered overlay
-# points at that tag. Everything else is the staging overlay as rendered for a real cluster.
-# `kind load docker-image` always calls docker: the engine saves an archive for `kind load
-# image-archive` instead. The tag is fully qualified (localhost/), so that podman's archive
-# and docker's both name the image as the pod spec does.
-deploy-kind: ## Staging on the local kind cluster KIND_CLUSTER: pull IMAGE by digest (CONTAINER_BACKEND), `kind load` it, apply, roll out
-	$(K8S_HELPERS); need IMAGE; ns=$$(namespace staging); engine="$(CONTAINER_BACKEND)"; \
-	local=localhost/contrail/flight-delay:kind-$${IMAGE##*sha256:}; local=$${local:0:60}; \
-	archive=$$(mktemp -d)/image.tar; trap 'rm -rf "$${archive%/*}"' EXIT; \
-	"$$engine" pull "$$IMAGE"; "$$engine" tag "$$IMAGE" "$$local"; \
-	"$$engine" save -o "$$archive" "$$local"; \
-	kind load image-archive "$$archive" --name "$$KIND_CLUSTER"; \
-	kubectl create namespace "$$ns" --dry-run=client -o yaml | kubectl apply -f -; \
-	deploy/render.sh staging "$${IMAGE#*@}" "$${IMAGE%@*}" | sed "s|image: $$IMAGE\$$|image: $$local|" | kubectl apply -f -; \
-	kubectl -n "$$ns" rollout status deployment/flight-delay --timeout="$$ROLLOUT_TIMEOUT" \
-	  || { kubectl -n "$$ns" describe pods >&2; exit 1; }
+deploy-kind: setup ## Staging on the local kind cluster KIND_CLUSTER: pull IMAGE by digest (CONTAINER_BACKEND), `kind load` it, apply, roll out
+	contrail release deploy-kind
 
 smoke-k8s: setup ## `contrail smoke` STAGE's Service through a port-forward (EXPECT_VERSION: the model version it must serve)
-	$(K8S_HELPERS); need STAGE; trap 'kill $${pf:-} 2>/dev/null || true' EXIT; \
-	forward "$$(namespace "$$STAGE")" service/flight-delay; \
-	contrail smoke --url "http://127.0.0.1:$$SMOKE_PORT" --ready-timeout 60 $${EXPECT_VERSION:+--expect-version "$$EXPECT_VERSION"}
+	contrail release smoke-stage
 
-# The canary pod is port-forwarded directly (not through the Service, which also reaches stable
-# pods): smoke-tested, then its /metrics scraped at the soak's start and every SOAK_INTERVAL s,
-# each time judged by `contrail release canary-verdict` (5xx rate, p95, restarts; see
-# src/contrail/release/deploy.py). Any failure deletes the canary; stable is never touched.
 canary: setup ## Production canary of IMAGE (one pod, track: canary), smoke it, soak SOAK_SECONDS; deleted on any failure
-	$(K8S_HELPERS); need IMAGE; ns=$$(namespace production); \
-	trap 'rc=$$?; kill $${pf:-} 2>/dev/null || true; [ $$rc -eq 0 ] || $(MAKE) --no-print-directory canary-delete' EXIT; \
-	deploy/render.sh canary "$${IMAGE#*@}" "$${IMAGE%@*}" | kubectl apply -f -; \
-	kubectl -n "$$ns" rollout status deployment/flight-delay-canary --timeout="$$ROLLOUT_TIMEOUT"; \
-	pod=$$(kubectl -n "$$ns" get pods -l app.kubernetes.io/name=flight-delay,track=canary \
-	  --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}'); \
-	forward "$$ns" "pod/$$pod"; \
-	url=http://127.0.0.1:$$SMOKE_PORT; scrapes=$$(mktemp -d); \
-	contrail smoke --url "$$url" --ready-timeout 60 $${EXPECT_VERSION:+--expect-version "$$EXPECT_VERSION"}; \
-	curl -fsS "$$url/metrics" > "$$scrapes/before"; \
-	for ((waited = 0; waited < SOAK_SECONDS; waited += SOAK_INTERVAL)); do \
-	  sleep "$$SOAK_INTERVAL"; curl -fsS "$$url/metrics" > "$$scrapes/after"; \
-	  contrail release canary-verdict --before "$$scrapes/before" --after "$$scrapes/after"; \
-	done; \
-	kubectl -n "$$ns" wait --for=condition=Ready "pod/$$pod" --timeout=10s
+	contrail release canary
 
-canary-delete: ## Delete the production canary (no-op when there is none); stable is untouched
-	kubectl -n "$$(awk '$$1 == "namespace:" { print $$2; exit }' deploy/overlays/production/kustomization.yaml)" \
-	  delete deployment/flight-delay-canary --ignore-not-found --wait=true
+canary-delete: setup ## Delete the production canary (no-op when there is none); stable is untouched
+	contrail release canary-delete
 
 rollback: setup ## Print what STAGE rolls back to (its previous version, or VERSION); with KUBECONFIG set, deploy, smoke, assign
-	$(K8S_HELPERS); need STAGE; out=$$(mktemp); \
-	contrail release rollback-target --stage "$$STAGE" $${VERSION:+--version "$$VERSION"} --github-output "$$out"; \
-	get() { sed -n "s/^$$1=//p" "$$out"; }; \
-	export IMAGE=$$(get image) EXPECT_VERSION=$$(get model_version); target=$$(get version); \
-	if [ -z "$${KUBECONFIG:-}" ]; then echo "rollback: KUBECONFIG is not set: nothing deployed"; exit 0; fi; \
-	if [ "$$STAGE" = production ]; then $(MAKE) --no-print-directory canary; fi; \
-	$(MAKE) --no-print-directory deploy smoke-k8s; \
-	if [ "$$STAGE" = production ]; then $(MAKE) --no-print-directory canary-delete; fi; \
-	contrail release assign --stage "$$STAGE" --version "$$target" --push
+	contrail release rollback
 
-# deploy.yml's choice of cluster. The secret's content never reaches the log or .git: it is
-# written to a private file under RUNNER_TEMP, which KUBECONFIG names for the later steps.
-ci-cluster: ## CI: mode=cluster (KUBECONFIG_CONTENT set: write it, export KUBECONFIG), kind (staging) or none, to GITHUB_OUTPUT
-	@if [ -n "$${KUBECONFIG_CONTENT:-}" ]; then \
-	  file="$${RUNNER_TEMP:-/tmp}/kubeconfig"; (umask 077; printf '%s\n' "$$KUBECONFIG_CONTENT" > "$$file"); \
-	  echo "KUBECONFIG=$$file" >> "$$GITHUB_ENV"; mode=cluster; \
-	elif [ "$${STAGE:-}" = staging ]; then mode=kind; else mode=none; fi; \
-	echo "mode=$$mode" >> "$$GITHUB_OUTPUT"; echo "deploy target for $${STAGE:-?}: $$mode"
+# deploy.yml's choice of cluster. The secret (KUBECONFIG_CONTENT) never reaches the log or .git:
+# it is written to a private file under RUNNER_TEMP, which KUBECONFIG names for the later steps.
+ci-cluster: setup ## CI: mode=cluster (KUBECONFIG_CONTENT set: write it, export KUBECONFIG), kind (staging) or none, to GITHUB_OUTPUT
+	@contrail release choose-cluster $${GITHUB_OUTPUT:+--github-output "$$GITHUB_OUTPUT"} $${GITHUB_ENV:+--github-env "$$GITHUB_ENV"}
 
-ci-no-cluster: ## CI: fail loudly (log error + job summary): STAGE has no cluster to deploy to
-	@msg="$${STAGE:-this stage} has no cluster: set the KUBECONFIG secret of its GitHub environment. Nothing was deployed and no stage tag was made."; \
-	echo "::error title=No cluster for $${STAGE:-?}::$$msg"; \
-	if [ -n "$${GITHUB_STEP_SUMMARY:-}" ]; then \
-	  printf '### Deploy of %s to %s stopped\n\n%s\n' "$${VERSION:-?}" "$${STAGE:-?}" "$$msg" >> "$$GITHUB_STEP_SUMMARY"; fi; \
-	exit 1
+ci-no-cluster: setup ## CI: fail loudly (log error + job summary): STAGE has no cluster to deploy to
+	@contrail release no-cluster

@@ -1,5 +1,6 @@
 """Deploy decisions, pure: what a deploy of a version pins, what a stage tag means, and whether
-a production canary survived its soak. The workflows and `make` do the I/O (kubectl, curl).
+a production canary survived its soak. `contrail.release.rollout` does the I/O (kubectl,
+the scrapes) and asks these.
 
 **Canary soak verdict.** The canary pod's Prometheus `/metrics` is scraped at the start of the
 soak and again at each check; the verdict compares the two scrapes, so only requests served

@@ -1,5 +1,6 @@
 """Which reference `make push-image` records for the pushed image, pure: the repository's
-name and the digest the *registry* stored, as the push itself reports it.
+name and the digest the *registry* stored, as the push itself reports it
+(`contrail.transports.containers.push` returns the report).
 
 Not `RepoDigests` from `image inspect`: podman lists a `repo@sha256:...` there as soon as an
 image is tagged, the digest of its local manifest (uncompressed layers), while the push
@@ -27,10 +28,6 @@ _COMPONENT = r"[a-z0-9][a-z0-9._-]*"
 _REPOSITORY = re.compile(rf"(?:{_COMPONENT}:[0-9]+/)?{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _PUSHED = re.compile(r"(?P<tag>\S+): digest: (?P<digest>\S+) size: \d+")
-
-
-class PushError(RuntimeError):
-    """The container engine failed (not a bad input); the message says which command."""
 
 
 def check_backend(backend: str) -> Backend:
@@ -79,6 +76,13 @@ def digest_from_push_output(output: str, tag: str) -> str:
         said = "no" if not found else f"{len(found)} different"
         raise ReleaseError(f"docker push printed {said} `{tag}: digest: ...` line(s)")
     return _checked(found.pop(), "docker push")
+
+
+def pushed_digest(backend: Backend, report: str, tag: str) -> str:
+    """The digest the registry stored for `tag`, from the push's report (see above)."""
+    if backend == "podman":
+        return digest_from_file(report)
+    return digest_from_push_output(report, tag)
 
 
 def reference(repo: str, digest: str) -> str:
