@@ -54,14 +54,14 @@ def _guard(name: str, step: Callable[[], T]) -> T:
     """Run `step`, turning its errors into one line and exit 1 (input) or 2 (git/GTO/engine)."""
     from contrail.release.decide import ReleaseError
     from contrail.release.image import PushError
-    from contrail.release.registry import RegistryError
+    from contrail.transports.git import GitError
 
     try:
         return step()
     except ReleaseError as exc:
         typer.echo(f"contrail release {name}: {exc}", err=True)
         raise typer.Exit(1) from None
-    except (RegistryError, PushError) as exc:
+    except (GitError, PushError) as exc:
         typer.echo(f"contrail release {name}: {exc}", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # a bug or an input no check foresaw: still one line
@@ -242,19 +242,11 @@ def stage_tag(
     else exits 1. A tag-triggered deploy passes the tag name here through the environment."""
 
     def step() -> str:
-        from contrail.release import deploy, registry
+        from contrail.release import deploy
+        from contrail.transports import git
 
         # GTO parses the name (this artifact, a stage from .gto, an existing annotated tag).
-        done = subprocess.run(
-            [registry._gto(), "check-ref", tag, "--json"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise registry.RegistryError(f"gto check-ref failed: {done.stderr.strip()[-200:]}")
-        parsed = deploy.parse_stage_tag(done.stdout, tag)
+        parsed = deploy.parse_stage_tag(git.gto(REPO, "check-ref", tag, "--json"), tag)
         _write_outputs(github_output, {"stage": parsed.stage, "version": parsed.version})
         return f"{parsed.stage} {parsed.version}"
 
