@@ -8,43 +8,36 @@ store, so the job's checkout of `main` is never switched or touched. The branch 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from contrail.monitor import history
-from contrail.release.registry import git
+from contrail.transports import git
 
 
 def _blob(repo: Path, text: str) -> str:
-    done = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, capture_output=True,
-        text=True, check=True,
-    )  # fmt: skip
-    return done.stdout.strip()
+    return git.git(repo, "hash-object", "-w", "--stdin", input=text).strip()
 
 
 def _tree(repo: Path, files: dict[str, str], trees: dict[str, str] | None = None) -> str:
     entries = [f"100644 blob {_blob(repo, body)}\t{name}\n" for name, body in files.items()]
     entries += [f"040000 tree {sha}\t{name}\n" for name, sha in (trees or {}).items()]
-    done = subprocess.run(
-        ["git", "mktree"], cwd=repo, input="".join(entries), capture_output=True, text=True,
-        check=True,
-    )  # fmt: skip
-    return done.stdout.strip()
+    return git.git(repo, "mktree", input="".join(entries)).strip()
 
 
 def fetch(repo: Path, remote: str, branch: str) -> str | None:
     """The remote branch's commit (fetched), or None when it does not exist yet."""
-    if not git(repo, "ls-remote", "--heads", remote, branch).strip():
+    if not git.git(repo, "ls-remote", "--heads", remote, branch).strip():
         return None
-    git(repo, "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
-    return git(repo, "rev-parse", f"refs/remotes/{remote}/{branch}").strip()
+    git.git(
+        repo, "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
+    )
+    return git.git(repo, "rev-parse", f"refs/remotes/{remote}/{branch}").strip()
 
 
 def pull(repo: Path, remote: str, branch: str, local: Path) -> int:
     """Copy the branch's history.csv to `local`; the number of rows (0 without the branch)."""
     commit = fetch(repo, remote, branch)
-    text = git(repo, "show", f"{commit}:{history.FILE}") if commit else ""
+    text = git.git(repo, "show", f"{commit}:{history.FILE}") if commit else ""
     local.parent.mkdir(parents=True, exist_ok=True)
     local.write_text(text)
     return len(history.parse(text, f"{branch}:{history.FILE}"))
@@ -66,8 +59,8 @@ def push(repo: Path, remote: str, branch: str, local: Path, message: str) -> str
     )
     tree = _tree(repo, files, {".dvc": dvc_dir})
     parent = fetch(repo, remote, branch)
-    if parent and git(repo, "rev-parse", f"{parent}^{{tree}}").strip() == tree:
+    if parent and git.tree_of(repo, parent) == tree:
         return None
-    commit = git(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message)
-    git(repo, "push", "--quiet", remote, f"{commit.strip()}:refs/heads/{branch}")
+    commit = git.git(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-m", message)
+    git.push(repo, remote, f"{commit.strip()}:refs/heads/{branch}")
     return commit.strip()

@@ -98,11 +98,11 @@ def history_pull(
 ) -> None:
     """Copy the history branch's CSV to --history (empty when the branch does not exist)."""
     from contrail.monitor import branch as branch_io
-    from contrail.release.registry import RegistryError
+    from contrail.transports.git import GitError
 
     try:
         rows = branch_io.pull(Path.cwd(), remote, branch, history)
-    except (RegistryError, ValueError) as exc:
+    except (GitError, ValueError) as exc:
         raise _fail("history pull", exc) from None
     typer.echo(f"{history}: {rows} row(s) from {remote}/{branch}")
 
@@ -113,11 +113,11 @@ def history_push(
 ) -> None:
     """Commit --history (with its README charts and dvc.yaml) to the branch and push it."""
     from contrail.monitor import branch as branch_io
-    from contrail.release.registry import RegistryError
+    from contrail.transports.git import GitError
 
     try:
         commit = branch_io.push(Path.cwd(), remote, branch, history, f"monitor: {history.name}")
-    except (RegistryError, ValueError, FileNotFoundError) as exc:
+    except (GitError, ValueError, FileNotFoundError) as exc:
         raise _fail("history push", exc) from None
     typer.echo(f"pushed {commit[:12]} to {remote}/{branch}" if commit else f"{branch}: unchanged")
 
@@ -129,11 +129,11 @@ def retrain_prepare(
     """On the monitor's "retrain: yes", commit the moved window and `dvc repro` on its branch."""
     from contrail.metrics import MetricsFormatError
     from contrail.monitor.retrain import RetrainError, prepare
-    from contrail.release.registry import RegistryError
+    from contrail.transports.git import GitError
 
     try:
         prepared = prepare(Path.cwd(), remote)
-    except (RetrainError, RegistryError, FileNotFoundError, MetricsFormatError) as exc:
+    except (RetrainError, GitError, FileNotFoundError, MetricsFormatError) as exc:
         raise _fail("retrain prepare", exc) from None
     if prepared is None:
         typer.echo("the monitor did not ask for retraining: nothing prepared")
@@ -160,7 +160,7 @@ def retrain_publish(
 ) -> None:
     """Push the prepared branch, open or update its PR, close superseded ones, dispatch."""
     from contrail.monitor.retrain import RetrainError, publish
-    from contrail.release.registry import RegistryError
+    from contrail.transports.git import GitError
     from contrail.transports.github import GitHub, GitHubError
 
     github = GitHub.from_env(os.environ)
@@ -168,7 +168,7 @@ def retrain_publish(
         raise _fail("retrain publish", RuntimeError("GITHUB_TOKEN and GITHUB_REPOSITORY unset"))
     try:
         done = publish(Path.cwd(), github, base, remote, dispatch)
-    except (RetrainError, RegistryError, FileNotFoundError) as exc:
+    except (RetrainError, GitError, FileNotFoundError) as exc:
         raise _fail("retrain publish", exc) from None
     except GitHubError as exc:
         raise _fail("retrain publish", exc, 2) from None

@@ -13,7 +13,6 @@ because pushes and PRs made with GITHUB_TOKEN start no workflow.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +25,8 @@ from contrail.monitor import MONITOR_JSON, RETRAIN_BODY, RETRAIN_JSON, markdown,
 from contrail.monitor import branch as branch_io
 from contrail.monitor.policy import Outcome
 from contrail.release.decide import ARTIFACT
-from contrail.release.registry import git
+from contrail.transports import git
+from contrail.transports.git import GitError
 from contrail.transports.github import GitHub
 
 REPORT_WORKFLOW = "pr-report.yml"
@@ -78,29 +78,25 @@ def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
         return None
     assert decision.start is not None and decision.end is not None
     # Refreshed import pointers (`make update-imports`) are what the retraining commit carries.
-    dirty = [
-        line[3:]
-        for line in git(repo, "status", "--porcelain", "--untracked-files=no").splitlines()
-        if not line.endswith(".dvc")
-    ]
+    dirty = [path for path in git.modified(repo) if not path.endswith(".dvc")]
     if dirty:
         raise RetrainError(f"uncommitted changes to {', '.join(dirty)}: commit or stash them")
     branch = pulls.branch_name(ARTIFACT, decision.end)
-    git(repo, "checkout", "--quiet", "-B", branch)
+    git.git(repo, "checkout", "--quiet", "-B", branch)
     move_window(repo / "params.yaml", decision.start, decision.end)
-    repro = subprocess.run(["dvc", "repro"], cwd=repo)
-    if repro.returncode:
+    try:
+        git.dvc(repo, "repro", echo=True)
+    except GitError as exc:
         raise RetrainError(
             f"`dvc repro` failed on the window {decision.start}..{decision.end} (exit "
-            f"{repro.returncode}): nothing was committed; branch {branch} has the edited params"
-        )
+            f"{exc.returncode}): nothing was committed; branch {branch} has the edited params"
+        ) from None
     new = Evaluation.from_json(read_json(repo / paths.METRICS), str(paths.METRICS))
     title, body = markdown.pull_request(outcome.check, decision, new, ARTIFACT)
-    git(repo, "add", "--update")
-    git(repo, "commit", "--quiet", "-m", title, "-m", decision.line())
+    git.git(repo, "add", "--update")
+    git.git(repo, "commit", "--quiet", "-m", title, "-m", decision.line())
     remote_commit = branch_io.fetch(repo, remote, branch)
-    tree = git(repo, "rev-parse", "HEAD^{tree}")
-    changed = remote_commit is None or git(repo, "rev-parse", f"{remote_commit}^{{tree}}") != tree
+    changed = remote_commit is None or git.tree_of(repo, remote_commit) != git.tree_of(repo, "HEAD")
     prepared = Prepared(branch, title, changed)
     write_text(repo / RETRAIN_BODY, body)
     write_json(repo / RETRAIN_JSON, asdict(prepared))
@@ -125,7 +121,7 @@ def publish(
         return [f"{prepared.branch} is unchanged and its PR is open: nothing to do"]
     done = []
     if prepared.changed:
-        git(repo, "push", "--quiet", "--force", remote, f"HEAD:refs/heads/{prepared.branch}")
+        git.push(repo, remote, f"HEAD:refs/heads/{prepared.branch}", force=True)
         done.append(f"pushed {prepared.branch}")
     body = (repo / RETRAIN_BODY).read_text()
     if plan.update is None:

@@ -18,7 +18,6 @@ container engine failing, 2.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -66,17 +65,17 @@ def _guard(name: str, step: Callable[[], T]) -> T:
     """Run `step`, turning its errors into one line and exit 1 (input, a refused version) or 2
     (git/GTO, the container engine, the cluster)."""
     from contrail.release.decide import ReleaseError
-    from contrail.release.registry import RegistryError
     from contrail.release.rollout import DeployFailed
     from contrail.transports.cluster import ClusterError
     from contrail.transports.containers import ContainerError
+    from contrail.transports.git import GitError
 
     try:
         return step()
     except (ReleaseError, DeployFailed) as exc:
         typer.echo(f"contrail release {name}: {exc}", err=True)
         raise typer.Exit(1) from None
-    except (RegistryError, ContainerError, ClusterError) as exc:
+    except (GitError, ContainerError, ClusterError) as exc:
         typer.echo(f"contrail release {name}: {exc}", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # a bug or an input no check foresaw: still one line
@@ -235,19 +234,11 @@ def stage_tag(
     else exits 1. A tag-triggered deploy passes the tag name here through the environment."""
 
     def step() -> str:
-        from contrail.release import deploy, registry
+        from contrail.release import deploy
+        from contrail.transports import git
 
         # GTO parses the name (this artifact, a stage from .gto, an existing annotated tag).
-        done = subprocess.run(
-            [registry._gto(), "check-ref", tag, "--json"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise registry.RegistryError(f"gto check-ref failed: {done.stderr.strip()[-200:]}")
-        parsed = deploy.parse_stage_tag(done.stdout, tag)
+        parsed = deploy.parse_stage_tag(git.gto(REPO, "check-ref", tag, "--json"), tag)
         _write_outputs(github_output, {"stage": parsed.stage, "version": parsed.version})
         return f"{parsed.stage} {parsed.version}"
 

@@ -4,15 +4,13 @@ Everything a decision needs is read at a commit (dvc.lock, the model card, the m
 are all committed), never from the workspace, so a dirty checkout cannot leak into a release.
 Tags are written by the `gto` of this environment, which checks names, SemVer and the stages
 in `.gto`; they are pushed with `git push origin refs/tags/<tag>`, which is also how a re-run
-pushes a tag a failed run created but did not push.
+pushes a tag a failed run created but did not push. git and GTO run through
+`contrail.transports.git`, whose `GitError` is this module's outside failure.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +24,8 @@ from contrail.release.decide import (
     Registration,
     ReleaseError,
 )
+from contrail.transports import git
+from contrail.transports.git import GitError
 
 if TYPE_CHECKING:
     from contrail.metrics import Evaluation
@@ -36,49 +36,18 @@ DATA_FILE = paths.RAW_WINDOW.as_posix()
 LOCK_FILE = "dvc.lock"
 
 
-class RegistryError(RuntimeError):
-    """git or GTO failed (not a bad input); the message has their last line."""
-
-
-def _run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=repo, capture_output=True, text=True, check=False)
-
-
-def _last_line(done: subprocess.CompletedProcess[str]) -> str:
-    lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit code {done.returncode}"
-
-
-def _gto() -> str:
-    """The `gto` installed beside this Python (the locked one), else the one on PATH."""
-    beside = Path(sys.executable).parent / "gto"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("gto")
-    if found is None:
-        raise RegistryError("gto is not installed in this environment (`make setup`)")
-    return found
-
-
-def git(repo: Path, *args: str) -> str:
-    done = _run(repo, "git", *args)
-    if done.returncode != 0:
-        raise RegistryError(f"git {' '.join(args[:2])} failed: {_last_line(done)}")
-    return done.stdout
-
-
 def resolve(repo: Path, rev: str) -> str:
-    done = _run(repo, "git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-    if done.returncode != 0:
+    commit = git.commit_of(repo, rev)
+    if commit is None:
         raise ReleaseError(f"unknown revision {rev!r}")
-    return done.stdout.strip()
+    return commit
 
 
 def show(repo: Path, commit: str, path: str) -> str:
-    done = _run(repo, "git", "show", f"{commit}:{path}")
-    if done.returncode != 0:
+    text = git.show(repo, commit, path)
+    if text is None:
         raise ReleaseError(f"{path} is not committed at {commit[:12]}: run and commit the pipeline")
-    return done.stdout
+    return text
 
 
 def _lock_md5(lock: Any, path: str) -> str | None:
@@ -125,13 +94,12 @@ def history(repo: Path) -> tuple[list[Registration], list[Assignment]]:
 
     A deregistered version (`@vX.Y.Z!`) is left out. contrail never unassigns or deprecates:
     such tags, made by hand, are ignored."""
-    done = _run(repo, _gto(), "history", ARTIFACT, "--json")
-    if done.returncode != 0:
-        raise RegistryError(f"gto history failed: {_last_line(done)}")
+    printed = git.gto(repo, "history", ARTIFACT, "--json")
     try:
-        events = json.loads(done.stdout)
+        events = json.loads(printed)
     except json.JSONDecodeError:
-        raise RegistryError(f"gto history printed no JSON: {_last_line(done)}") from None
+        last = printed.strip().splitlines()[-1] if printed.strip() else "nothing"
+        raise GitError(f"gto history printed no JSON: {last}") from None
     registrations: dict[str, Registration] = {}
     deregistered: set[str] = set()
     assignments: list[Assignment] = []
@@ -151,29 +119,23 @@ def history(repo: Path) -> tuple[list[Registration], list[Assignment]]:
     return [r for v, r in registrations.items() if v not in deregistered], assignments
 
 
-def _gto_write(repo: Path, *args: str) -> None:
-    done = _run(repo, _gto(), *args)
-    if done.returncode != 0:
-        raise RegistryError(f"gto {args[0]} failed: {_last_line(done).lstrip('❌ ')}")
-
-
 def register(repo: Path, commit: str, version: str, message: str) -> str:
     """Create the annotated version tag; its name."""
-    _gto_write(repo, "register", ARTIFACT, commit, "--version", version, "--message", message)
+    git.gto(repo, "register", ARTIFACT, commit, "--version", version, "--message", message)
     return f"{ARTIFACT}@{version}"
 
 
 def assign(repo: Path, stage: str, version: str, message: str, force: bool) -> str:
     """Create the annotated stage tag; its name (read back: GTO numbers it)."""
     args = ["assign", ARTIFACT, "--version", version, "--stage", stage, "--message", message]
-    _gto_write(repo, *args, *(["--force"] if force else []))
+    git.gto(repo, *args, *(["--force"] if force else []))
     _, assignments = history(repo)
     mine = [a for a in assignments if a.stage == stage and a.version == version]
     if not mine:
-        raise RegistryError(f"gto assign made no {stage} tag for {version}")
+        raise GitError(f"gto assign made no {stage} tag for {version}")
     return max(mine, key=lambda a: a.counter).tag
 
 
 def push(repo: Path, tag: str) -> None:
     """Push one tag to origin (an identical tag already there is fine)."""
-    git(repo, "push", "--quiet", "origin", f"refs/tags/{tag}")
+    git.push(repo, "origin", f"refs/tags/{tag}")

@@ -10,10 +10,11 @@ dvc.lock records; `BaseModel.source` says whether it is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ import yaml
 
 from contrail import paths
 from contrail.model import CARD_FILE, PIPELINE_FILE, ModelCard, TrainedModel
-from contrail.report.revision import ReportError, git_json, git_text, run
+from contrail.report.revision import REPO, ReportError, git_json, git_text
+from contrail.transports import git
+from contrail.transports.git import GitError
 
 MODEL_FILE = paths.MODEL_DIR / PIPELINE_FILE
 LOCK_FILE = Path("dvc.lock")
@@ -80,18 +83,18 @@ def card(sha: str) -> ModelCard:
 
 
 def obtain(sha: str, entry: Recorded, model_card: ModelCard) -> BaseModel:
-    """The model at `sha`: from the DVC cache or remote (`dvc.api.open`), else rebuilt."""
-    import dvc.api
+    """The model at `sha`: from the DVC cache or remote, else rebuilt."""
     import joblib
-    from dvc.exceptions import DvcException
 
     try:
-        with dvc.api.open(str(MODEL_FILE), rev=sha, mode="rb") as f:
-            return BaseModel(
-                TrainedModel(joblib.load(f), model_card), "from the DVC cache or remote"
-            )
-    except (DvcException, OSError):
+        stored = git.dvc_read(REPO, MODEL_FILE.as_posix(), sha)
+    except GitError:
         pass  # not there, or the remote cannot be reached: rebuild it
+    else:
+        return BaseModel(
+            TrainedModel(joblib.load(io.BytesIO(stored)), model_card),
+            "from the DVC cache or remote",
+        )
     try:
         return rebuild(sha, entry)
     except Unavailable as exc:
@@ -104,35 +107,41 @@ def rebuild(sha: str, entry: Recorded) -> BaseModel:
     same model (`contrail gate --record` after `contrail report`) finds it there."""
     with tempfile.TemporaryDirectory(prefix="contrail-base-") as scratch:
         tree = Path(scratch) / "base"
-        added = run("git", "worktree", "add", "--detach", "--quiet", str(tree), sha)
-        if added.returncode != 0:
-            raise Unavailable(f"rebuilding it failed: `git worktree add`: {_last_lines(added)}")
+        try:
+            git.git(REPO, "worktree", "add", "--detach", "--quiet", str(tree), sha)
+        except GitError as exc:
+            raise Unavailable(f"rebuilding it failed: `git worktree add`: {exc.tail(3)}") from None
         try:
             return _repro(tree, sha, entry)
         finally:
-            run("git", "worktree", "remove", "--force", str(tree))
+            # Failing is harmless: the directory is removed anyway and git prunes its record.
+            with contextlib.suppress(GitError):
+                git.git(REPO, "worktree", "remove", "--force", str(tree))
 
 
 def _repro(tree: Path, sha: str, entry: Recorded) -> BaseModel:
-    dvc, env = _base_code(sha, tree)
-    cache = run(sys.executable, "-m", "dvc", "cache", "dir")
-    if cache.returncode != 0:
-        raise Unavailable(f"rebuilding it failed: `dvc cache dir`: {_last_lines(cache)}")
+    command, env = _base_code(sha, tree)
+    try:
+        cache = git.dvc(REPO, "cache", "dir").strip()
+    except GitError as exc:
+        raise Unavailable(f"rebuilding it failed: `dvc cache dir`: {exc.tail(3)}") from None
     steps = (
-        ("config", "--local", "cache.dir", cache.stdout.strip()),
+        ("config", "--local", "cache.dir", cache),
         # What the shared cache already has (upstream stages, DVC-tracked sources) is checked
         # out, not recomputed; a partial checkout is expected and not an error.
         ("checkout",),
         ("repro", entry.stage),
     )
     for args in steps:
-        done = subprocess.run(
-            [*dvc, *args], cwd=tree, env=env, capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0 and args[0] != "checkout":
-            raise Unavailable(
-                f"rebuilding it from {sha[:8]} failed: `dvc {' '.join(args)}`: {_last_lines(done)}"
-            )
+        try:
+            git.dvc(tree, *args, command=command, env=env)
+        except GitError as exc:
+            # Three lines: after a stage fails, DVC's summary comes last and the stage's own
+            # message (the reason) just before it.
+            if args[0] != "checkout":
+                raise Unavailable(
+                    f"rebuilding it from {sha[:8]} failed: `dvc {' '.join(args)}`: {exc.tail(3)}"
+                ) from None
     md5 = hashlib.md5((tree / MODEL_FILE).read_bytes()).hexdigest()
     model = TrainedModel.load(tree / paths.MODEL_DIR)
     if md5 == entry.md5:
@@ -154,7 +163,7 @@ def _base_code(sha: str, tree: Path) -> tuple[list[str], dict[str, str]]:
     if git_text(sha, ENVIRONMENT_LOCK) == workspace_lock:
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         source = os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))
-        return [sys.executable, "-m", "dvc"], {**os.environ, "PATH": path, "PYTHONPATH": source}
+        return list(git.DVC), {**os.environ, "PATH": path, "PYTHONPATH": source}
     uv = shutil.which("uv")
     if uv is None:
         raise Unavailable(
@@ -163,11 +172,3 @@ def _base_code(sha: str, tree: Path) -> tuple[list[str], dict[str, str]]:
         )
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     return [uv, "run", "--frozen", "--no-dev", "python", "-m", "dvc"], env
-
-
-def _last_lines(done: subprocess.CompletedProcess[str]) -> str:
-    """The end of a failed command's output on one line: after a stage fails, DVC's summary
-    comes last and the stage's own message (the reason) just before it."""
-    output = done.stderr.strip() or done.stdout.strip()
-    lines = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
-    return " / ".join(lines[-3:]) or f"exit code {done.returncode}"

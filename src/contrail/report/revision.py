@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,8 @@ from contrail import paths
 from contrail.metrics import Evaluation, MetricsFormatError
 from contrail.params import DEFAULT_PARAMS_PATH, Params
 from contrail.report import compare
+from contrail.transports import git
+from contrail.transports.git import GitError
 
 # Plot names from the top-level `plots:` of dvc.yaml: the comment draws the first four as
 # Mermaid charts and the confusion matrix as a table; the interactive HTML has all five.
@@ -38,18 +38,17 @@ class ReportError(RuntimeError):
     """The comparison cannot be made (unknown revision, DVC failure); the message says why."""
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """A command's result, never raising: callers turn a failure into a `ReportError`."""
-    return subprocess.run(args, capture_output=True, text=True, check=False)
+# Every revision is read in the repository the command runs in.
+REPO = Path(".")
 
 
 def resolve(base: str) -> str:
     """Commit SHA of `base`; a branch name also matches its `origin/` copy, which is all a
     CI checkout of a pull request has."""
     for candidate in (base, f"origin/{base}"):
-        found = run("git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
-        if found.returncode == 0:
-            return found.stdout.strip()
+        found = git.commit_of(REPO, candidate)
+        if found is not None:
+            return found
     raise ReportError(
         f"unknown base revision {base!r} (in CI, check out with `fetch-depth: 0` "
         "so the base branch is present)"
@@ -58,8 +57,7 @@ def resolve(base: str) -> str:
 
 def git_text(sha: str, path: Path) -> str | None:
     """A committed file's text at `sha`, or None if it did not exist there."""
-    shown = run("git", "show", f"{sha}:{path.as_posix()}")
-    return shown.stdout if shown.returncode == 0 else None
+    return git.show(REPO, sha, path.as_posix())
 
 
 def git_json(sha: str, path: Path) -> dict[str, Any] | None:
@@ -75,10 +73,11 @@ def workspace_json(path: Path) -> dict[str, Any] | None:
 
 def dvc_json(*args: str) -> dict[str, Any]:
     """Run a `dvc ... --json` command of the same environment and parse what it prints."""
-    done = run(sys.executable, "-m", "dvc", *args, "--json")
-    if done.returncode != 0:
-        raise ReportError(f"`dvc {' '.join(args)}` failed: {done.stderr.strip()}")
-    shown: dict[str, Any] = json.loads(done.stdout or "{}")
+    try:
+        printed = git.dvc(REPO, *args, "--json")
+    except GitError as exc:
+        raise ReportError(f"`dvc {' '.join(args)}` failed: {exc.output}") from None
+    shown: dict[str, Any] = json.loads(printed or "{}")
     return shown
 
 
@@ -94,12 +93,10 @@ def plot_data(sha: str) -> dict[str, list[dict[str, Any]]]:
 
 def write_interactive_plots(sha: str, out_dir: Path) -> None:
     """`dvc plots diff` as HTML (zoomable Vega charts), for the workflow's artifact."""
-    done = run(
-        sys.executable, "-m", "dvc", "plots", "diff", sha, "-o", str(out_dir),
-        "--targets", *HTML_PLOT_NAMES,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise ReportError(f"`dvc plots diff {sha} -o {out_dir}` failed: {done.stderr.strip()}")
+    try:
+        git.dvc(REPO, "plots", "diff", sha, "-o", str(out_dir), "--targets", *HTML_PLOT_NAMES)
+    except GitError as exc:
+        raise ReportError(f"`dvc plots diff {sha} -o {out_dir}` failed: {exc.output}") from None
 
 
 def same_rows(sha: str, params: Params, samples: int, base_has_metrics: bool) -> compare.SameRows:

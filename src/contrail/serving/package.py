@@ -30,6 +30,8 @@ from contrail import months, paths
 from contrail.data import sources
 from contrail.features import build_features, required_inputs
 from contrail.model import CARD_FILE, PIPELINE_FILE, TrainedModel
+from contrail.transports import git
+from contrail.transports.git import GitError
 
 MODEL_NAME = "flight-delay"
 MODEL_FILES = (PIPELINE_FILE, CARD_FILE)
@@ -77,16 +79,12 @@ def dvc_lock_md5(lock_path: Path, model_file: str = str(paths.MODEL_DIR / PIPELI
 
 def git_commit(repo: Path) -> str:
     """HEAD's sha, with `-dirty` when tracked files differ from it; `unknown` outside git."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-
+    sha = git.commit_of(repo, "HEAD")
+    if sha is None:
+        return "unknown"
     try:
-        sha = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.CalledProcessError):
+        dirty = git.modified(repo)
+    except GitError:
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
 
