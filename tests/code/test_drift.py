@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from drift_reference import drift_score
+from support.drift_reference import drift_score
 
 from contrail.drift import run_drift
 

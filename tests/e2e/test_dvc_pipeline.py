@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pipeline_repo import SOURCE, digest, reproduced_repo, run, tracked_outputs
+from support.pipeline_repo import SOURCE, digest, reproduced_repo, run, tracked_outputs
 
 pytestmark = pytest.mark.e2e
 

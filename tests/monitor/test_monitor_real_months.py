@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "code"))
-from drift_reference import drift_score
-from monitor_project import write_project
 from scipy.stats import rankdata
 from sklearn.metrics import brier_score_loss, roc_auc_score
+from support.drift_reference import drift_score
+from support.monitor_project import write_project
 from typer.testing import CliRunner
 
 from contrail import months, paths

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import StringIO
@@ -38,10 +37,8 @@ from subprocess import CompletedProcess
 import pandas as pd
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from pipeline_repo import reproduced_repo, run
 from support.fake_github import FakeGitHub
+from support.pipeline_repo import reproduced_repo, run
 
 from contrail.monitor.retrain import move_window
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from release_support import DVC_YAML, GTO_CONFIG, PipelineRepo
+from support.release_repo import DVC_YAML, GTO_CONFIG, PipelineRepo
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from release_support import IMAGE, evaluation, image
+from support.release_repo import IMAGE, evaluation, image
 
 from contrail.release.decide import (
     RECORD_MARKER,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from release_support import PipelineRepo, image
+from support.release_repo import PipelineRepo, image
 from typer.testing import CliRunner
 
 from contrail.cli import app

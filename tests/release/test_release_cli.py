@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from release_support import IMAGE, PipelineRepo, image
+from support.release_repo import IMAGE, PipelineRepo, image
 from typer.testing import CliRunner
 
 from contrail.cli import app

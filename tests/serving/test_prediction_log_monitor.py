@@ -27,10 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "monitor"))
-import monitor_project
 from sklearn.metrics import roc_auc_score
+from support import monitor_project
 from support.serving import as_flights
 
 from contrail import months
