@@ -176,9 +176,10 @@ export SMOKE_PORT ROLLOUT_TIMEOUT SOAK_SECONDS SOAK_INTERVAL KIND_CLUSTER
 .PHONY: ci-cluster ci-no-cluster lock-unchanged image smoke-image push-image deploy deploy-kind smoke-k8s canary canary-delete rollback
 
 # `dvc repro` on a commit whose dvc.lock is current changes nothing (the pipeline is
-# deterministic); if it did, the image would hold a model the commit does not record.
+# deterministic); if it did, the image would hold a model the commit does not record. Against
+# HEAD, not the index: DVC stages the dvc.lock it rewrites (core.autostage in .dvc/config).
 lock-unchanged: ## Fail if dvc.lock differs from the commit's (after `make repro`: the release ships the recorded model)
-	@git diff --quiet -- dvc.lock || { git diff --stat -- dvc.lock; \
+	@git diff --quiet HEAD -- dvc.lock || { git diff --stat HEAD -- dvc.lock; \
 	  echo "lock-unchanged: dvc repro changed dvc.lock: commit the reproduced pipeline first" >&2; exit 1; }
 
 image: setup ## Build the service image (LOCAL_IMAGE, default contrail/flight-delay:local): `contrail package`, then `bentoml containerize` (CONTAINER_BACKEND)

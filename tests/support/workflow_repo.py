@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,22 @@ def git(repo: Path, *args: str) -> str:
         env={**os.environ, **BOT, **GIT_ENV},
     )
     return done.stdout.strip()
+
+
+def merge_change(repo: Path, message: str) -> None:
+    """Commit the edits in `repo` with the pipeline they reproduce (dvc.lock and the tracked
+    outputs), as a merged pull request carries them, and push main."""
+    bin_dir = Path(sys.executable).parent
+    subprocess.run(
+        [str(bin_dir / "dvc"), "repro", "--quiet"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        # dvc.yaml's stages call `contrail`, from the suite's own environment.
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    git(repo, "commit", "--quiet", "-am", message)
+    git(repo, "push", "--quiet", "origin", "main")
 
 
 def note(session_dir: Path, text: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from support.act import Act, Run
 from support.fake_github import FakeGitHub
-from support.workflow_repo import OWNER_REPO, git
+from support.workflow_repo import OWNER_REPO, git, merge_change
 
 # The default window ends 2013-06: the simulated clock's "now" is July, and its AUC drop
 # retrains (README, "The retraining loop").
@@ -79,8 +79,7 @@ def test_a_month_later_the_new_retraining_pr_supersedes_the_old_one_with_a_link(
         .replace('start: "2013-01"', 'start: "2013-02"')
         .replace('end: "2013-06"', 'end: "2013-07"')
     )
-    git(project, "commit", "--quiet", "-am", "Train on 2013-02..2013-07")
-    git(project, "push", "--quiet", "origin", "main")
+    merge_change(project, "Train on 2013-02..2013-07")
 
     run = act(project, "monitor.yml", "schedule", SCHEDULE)
     assert run.job("retrain").result == "success", run.text()[-5000:]
