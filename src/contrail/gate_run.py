@@ -20,6 +20,7 @@ from contrail import paths
 from contrail.gate import events
 from contrail.gate.recorded import StoredVerdict, VerdictFileError
 from contrail.gate.rules import promotion_verdict
+from contrail.github_output import append_outputs
 from contrail.io import write_text
 from contrail.params import Params
 from contrail.report import markdown, revision
@@ -70,9 +71,10 @@ def judge_recorded(
     pr: str,
     sha: str,
     env: Mapping[str, str],
+    github_output: Path | None,
 ) -> int:
     """The gate job. Prints `::notice::`/`::error::` lines for the run page, writes
-    `pr=<number>` to GITHUB_OUTPUT (empty: no pull request to comment on)."""
+    `pr=<number>` to `github_output` (empty: no pull request to comment on)."""
     stored: StoredVerdict | None = None
     problem = ""
     if verdict_file.exists():
@@ -115,10 +117,7 @@ def judge_recorded(
     if summary:
         with open(summary, "a") as f:
             f.write(text.split("\n\n", 1)[0] + "\n")
-    output = env.get("GITHUB_OUTPUT")
-    if output:
-        with open(output, "a") as f:
-            f.write(f"pr={number}\n")
+    append_outputs(github_output, {"pr": number})
     if env.get("GITHUB_ACTIONS") == "true":
         typer.echo(f"::{result.annotation}::Promotion gate: {result.message}")
     typer.echo(f"contrail gate: {result.message}", err=result.exit_code != 0)

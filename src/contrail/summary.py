@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from contrail import paths
-from contrail.metrics import Evaluation
+from contrail.io import read_json
+from contrail.metrics import Evaluation, MetricsFormatError
+from contrail.params import load_params
 
 
 def render(
@@ -30,3 +33,17 @@ def render(
             f"{paths.PLOTS_DIR} (dvc plots show)",
         ]
     )
+
+
+def summarise(params_path: Path) -> str:
+    """The summary of the pipeline's current outputs; a missing or outdated one is named,
+    with the command that makes it."""
+    try:
+        confidence = load_params(params_path).evaluate.confidence
+        evaluation = Evaluation.from_json(read_json(paths.METRICS), str(paths.METRICS))
+        stats = read_json(paths.FEATURE_STATS)
+        return render(evaluation, read_json(paths.DRIFT_JSON), stats, confidence)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"no results yet ({exc.filename}): run `dvc repro` first") from None
+    except MetricsFormatError as exc:
+        raise MetricsFormatError(f"{exc} (rerun `dvc repro`)") from None

@@ -10,6 +10,13 @@ import yaml
 from support.release_repo import DVC_YAML, GTO_CONFIG, PipelineRepo
 
 
+@pytest.fixture(autouse=True)
+def no_workflow_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--github-output` defaults to $GITHUB_OUTPUT: a test run inside a workflow job must not
+    write that job's outputs."""
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+
+
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineRepo:
     for key, value in {

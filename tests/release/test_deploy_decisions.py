@@ -20,7 +20,6 @@ from contrail.release.decide import ReleaseError
 from contrail.release.deploy import (
     SoakPolicy,
     deploy_target,
-    github_output,
     parse_prometheus,
     parse_stage_tag,
     soak_verdict,
@@ -204,9 +203,6 @@ def test_a_deploy_pins_the_image_by_digest_and_the_model_version() -> None:
         deploy_target("v1.2.0", "ghcr.io/owner/contrail/flight-delay:latest", "0" * 32)
     with pytest.raises(ReleaseError, match="no model md5"):
         deploy_target("v1.2.0", image(7), "abc")
-    assert github_output({"a": "1", "b": "x y"}) == "a=1\nb=x y\n"
-    with pytest.raises(ReleaseError, match="line break"):
-        github_output({"version": "v1\nimage=evil"})
 
 
 def contrail(*args: str, code: int = 0) -> str:

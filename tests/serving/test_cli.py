@@ -8,12 +8,11 @@ from pathlib import Path
 
 import bentoml
 import pytest
-import typer
 from support.serving import write_model
 
 from contrail import paths
-from contrail.serving.cli import _import_pipeline_model
-from contrail.serving.package import VERIFICATION_FILE, read_verification
+from contrail.serving.commands import import_pipeline_model
+from contrail.serving.package import VERIFICATION_FILE, PackagingError, read_verification
 
 
 def test_a_model_already_in_the_store_is_served_without_the_raw_data(
@@ -21,22 +20,22 @@ def test_a_model_already_in_the_store_is_served_without_the_raw_data(
 ):
     monkeypatch.chdir(pipeline_dir)  # models/ and dvc.lock, as in a checkout; no data/raw
     assert not paths.RAW_WINDOW.exists()
-    assert _import_pipeline_model() == packaged_model
+    assert import_pipeline_model() == packaged_model
 
 
 def test_a_new_model_is_imported_with_a_sample_of_the_raw_data(
-    trained_model, raw_test, tmp_path, monkeypatch, capsys
+    trained_model, raw_test, tmp_path, monkeypatch
 ):
     # Same fit, other bytes: a model the store does not hold yet.
     pipeline = copy.deepcopy(trained_model.pipeline).set_params(classify__verbose=1)
     write_model(replace(trained_model, pipeline=pipeline), tmp_path)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(typer.Exit):
-        _import_pipeline_model()
-    assert f"{paths.RAW_WINDOW} is missing" in capsys.readouterr().err
+    with pytest.raises(PackagingError) as refused:
+        import_pipeline_model()
+    assert f"{paths.RAW_WINDOW} is missing" in str(refused.value)
     paths.RAW_WINDOW.parent.mkdir(parents=True)
     raw_test.to_parquet(paths.RAW_WINDOW)
-    stored = bentoml.models.get(_import_pipeline_model())
+    stored = bentoml.models.get(import_pipeline_model())
     # The rows the service checks its fast path on at start-up come from that raw file.
     verification = read_verification(Path(stored.path_of(VERIFICATION_FILE)))
     key = ["year", "month", "day", "carrier", "flight", "sched_dep_time"]

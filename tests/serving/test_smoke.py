@@ -158,14 +158,14 @@ def test_an_unusable_goldens_file_is_a_usage_error(tmp_path, content, reason):
     if content is not None:
         path.write_text(content)
     result = run_smoke("http://127.0.0.1:9", "--goldens", str(path))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith("contrail smoke: ") and reason in result.stderr
 
 
 def test_a_url_without_scheme_is_a_usage_error():
     result = run_smoke("localhost:3000")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "--url must start with http:// or https://" in result.stderr
 
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from contrail.report.cli import report_app
+from contrail.cli.report import report_app
 
 PROJECT = Path(__file__).resolve().parents[2]
 SOURCE = Path("data/source/flights.csv")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,14 +75,6 @@ def deploy_target(version: str, image: str, model_md5: str) -> DeployTarget:
     if not re.fullmatch(r"[0-9a-f]{32}", model_md5):
         raise ReleaseError(f"the tag of {version} records no model md5 ({model_md5!r})")
     return DeployTarget(version, image, model_md5[:MODEL_VERSION_HEX])
-
-
-def github_output(values: Mapping[str, str]) -> str:
-    """`key=value` lines for `$GITHUB_OUTPUT`; a newline in a value would forge another key."""
-    for key, value in values.items():
-        if "\n" in key or "\n" in value or "\r" in value:
-            raise ReleaseError(f"output {key!r} has a line break")
-    return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
 @dataclass(frozen=True)

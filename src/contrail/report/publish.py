@@ -13,10 +13,28 @@ from pathlib import Path
 
 import typer
 
+from contrail.gate.events import parse_labels
 from contrail.gate.rules import Verdict, promotion_verdict
 from contrail.io import write_text
-from contrail.params import Params
+from contrail.params import Params, load_params
 from contrail.report import markdown, revision
+
+
+def publish_report(
+    base: str,
+    params_path: Path,
+    labels: str,
+    output: Path,
+    link_plots: bool,
+    env: Mapping[str, str],
+) -> str:
+    """`contrail report`: the comment written to `output`; returns the line naming it and
+    the verdict it shows."""
+    settings = load_params(params_path)
+    verdict = write_report(
+        base, settings, params_path, parse_labels(labels), output, link_plots, env
+    )
+    return f"{output}: {verdict.line()}"
 
 
 def write_report(
