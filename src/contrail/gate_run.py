@@ -23,7 +23,7 @@ from contrail.gate.rules import promotion_verdict
 from contrail.github_output import append_outputs
 from contrail.io import write_text
 from contrail.params import Params
-from contrail.report import markdown, revision
+from contrail.report import pr_comment, revision
 from contrail.transports.github import GitHub, GitHubError
 
 
@@ -110,7 +110,7 @@ def judge_recorded(
     if result.superseded:
         number = ""  # never overwrite the comment of a newer push
     report = paths.PR_REPORT.read_text() if paths.PR_REPORT.exists() else None
-    text = markdown.gate_comment(result, stored, report)
+    text = pr_comment.gate_comment(result, stored, report)
     if comment_file is not None:
         write_text(comment_file, text)
     summary = env.get("GITHUB_STEP_SUMMARY")

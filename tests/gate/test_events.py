@@ -16,7 +16,7 @@ from contrail.gate.events import (
     without_pull_request,
 )
 from contrail.gate.recorded import StoredVerdict, VerdictFileError
-from contrail.report.markdown import gate_comment
+from contrail.report.pr_comment import gate_comment
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,6 @@ from support.release_repo import PipelineRepo, image
 from typer.testing import CliRunner
 
 from contrail.cli import app
-from contrail.release.decide import ReleaseError
 from contrail.release.deploy import (
     SoakPolicy,
     deploy_target,
@@ -24,6 +23,7 @@ from contrail.release.deploy import (
     parse_stage_tag,
     soak_verdict,
 )
+from contrail.release.versions import ReleaseError
 
 runner = CliRunner()
 

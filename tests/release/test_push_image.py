@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from contrail.cli import app
 from contrail.release import image as images
-from contrail.release.decide import ReleaseError, check_image
+from contrail.release.versions import ReleaseError, check_image
 
 REPO = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "0123456789abcdef" * 4

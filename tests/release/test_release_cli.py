@@ -11,7 +11,7 @@ from support.release_repo import IMAGE, PipelineRepo, image
 from typer.testing import CliRunner
 
 from contrail.cli import app
-from contrail.release.decide import ReleaseRecord
+from contrail.release.versions import ReleaseRecord
 
 runner = CliRunner()
 GTO = str(Path(sys.executable).parent / "gto")

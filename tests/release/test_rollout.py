@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from contrail.release import rollout
-from contrail.release.decide import ReleaseError
 from contrail.release.deploy import DeployTarget
 from contrail.release.rollout import DeployFailed, RolloutSettings
+from contrail.release.versions import ReleaseError
 from contrail.transports.cluster import ClusterError
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -32,7 +32,7 @@ from support.pr_repos import (
 from contrail.features import LABEL
 from contrail.metrics import HEADLINE_METRICS
 from contrail.report.compare import flatten
-from contrail.report.markdown import metric_label
+from contrail.report.pr_comment import metric_label
 
 pytestmark = pytest.mark.e2e
 

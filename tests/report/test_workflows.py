@@ -32,7 +32,7 @@ from support.pr_repos import (
 )
 
 from contrail.gate.events import GATE_JOB, GATE_WORKFLOW
-from contrail.report.markdown import metric_label
+from contrail.report.pr_comment import metric_label
 
 WORKFLOWS = PROJECT / ".github" / "workflows"
 REQUIRED_CHECK = GATE_JOB

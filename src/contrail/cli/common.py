@@ -40,7 +40,7 @@ INPUT_ERRORS = (
     ("contrail.stages", "StageFailed"),
     ("contrail.remote", "UnsupportedRemote"),
     ("contrail.gate.recorded", "VerdictFileError"),
-    ("contrail.release.decide", "ReleaseError"),
+    ("contrail.release.versions", "ReleaseError"),
     ("contrail.release.rollout", "DeployFailed"),
     ("contrail.monitor.production", "ProductionDataError"),
     ("contrail.monitor.retrain", "RetrainError"),

@@ -5,7 +5,7 @@ putting a version on a stage's cluster (`contrail.release.commands`).
 `register` runs on a merge to main, after the image is pushed (it records the image by
 digest); `assign` runs after a stage's smoke test passed; `rollback-target` tells the deploy
 workflow what to redeploy. Each prints one line (`push-image` after the engine's own output).
-The version rule is in `contrail.release.decide`.
+The version rule is in `contrail.release.versions`.
 
 `deploy`, `deploy-kind`, `smoke-stage`, `canary`, `canary-delete`, `rollback`, `smoke-image`,
 `choose-cluster` and `no-cluster` are the steps of the deploy workflows (`make` targets of the

@@ -19,12 +19,12 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from contrail import paths
+from contrail.identity import MODEL_NAME
 from contrail.io import read_json, write_json, write_text
 from contrail.metrics import Evaluation
-from contrail.monitor import MONITOR_JSON, RETRAIN_BODY, RETRAIN_JSON, markdown, pulls
+from contrail.monitor import MONITOR_JSON, RETRAIN_BODY, RETRAIN_JSON, pages, pulls
 from contrail.monitor import branch as branch_io
 from contrail.monitor.policy import Outcome
-from contrail.release.decide import ARTIFACT
 from contrail.transports import git
 from contrail.transports.git import GitError
 from contrail.transports.github import GitHub
@@ -81,7 +81,7 @@ def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
     dirty = [path for path in git.modified(repo) if not path.endswith(".dvc")]
     if dirty:
         raise RetrainError(f"uncommitted changes to {', '.join(dirty)}: commit or stash them")
-    branch = pulls.branch_name(ARTIFACT, decision.end)
+    branch = pulls.branch_name(MODEL_NAME, decision.end)
     git.git(repo, "checkout", "--quiet", "-B", branch)
     move_window(repo / "params.yaml", decision.start, decision.end)
     try:
@@ -92,7 +92,7 @@ def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
             f"{exc.returncode}): nothing was committed; branch {branch} has the edited params"
         ) from None
     new = Evaluation.from_json(read_json(repo / paths.METRICS), str(paths.METRICS))
-    title, body = markdown.pull_request(outcome.check, decision, new, ARTIFACT)
+    title, body = pages.pull_request(outcome.check, decision, new, MODEL_NAME)
     git.git(repo, "add", "--update")
     git.git(repo, "commit", "--quiet", "-m", title, "-m", decision.line())
     remote_commit = branch_io.fetch(repo, remote, branch)
@@ -113,7 +113,7 @@ def publish(
         for p in github.open_pulls()
         if pulls.LABEL in p.labels
     ]
-    plan = pulls.plan(open_pulls, prepared.branch, ARTIFACT, prepared.changed)
+    plan = pulls.plan(open_pulls, prepared.branch, MODEL_NAME, prepared.changed)
     if plan.newer is not None:
         return [f"PR #{plan.newer.number} ({plan.newer.branch}) retrains on a newer window: "
                 f"nothing to do for {prepared.branch}"]  # fmt: skip

@@ -12,14 +12,15 @@ from contrail import months, paths
 from contrail.data import schema
 from contrail.drift import drift_scores, score_drift
 from contrail.features import build_features, delay_label
+from contrail.identity import model_version
 from contrail.io import read_json, read_parquet, write_json, write_text
 from contrail.metrics import Evaluation
 from contrail.model import PIPELINE_FILE, TrainedModel
-from contrail.monitor import HISTORY, MONITOR_JSON, MONITOR_MD, history, markdown, production
+from contrail.monitor import HISTORY, MONITOR_JSON, MONITOR_MD, history, pages, production
 from contrail.monitor.check import Check, ModelFacts, measure
 from contrail.monitor.policy import Outcome, RetrainDecision, decide_retraining
 from contrail.params import Params
-from contrail.serving.package import file_md5, model_version
+from contrail.serving.package import file_md5
 from contrail.stages import step
 
 # Prediction drift compares production scores with the model's scores on this many training
@@ -117,7 +118,7 @@ def monitor(params: Params, history_file: Path = HISTORY) -> Outcome:
     decision = decide_retraining(result, rows, params.retrain, params.data)
     outcome = Outcome(result, decision)
     write_json(MONITOR_JSON, outcome.to_json())
-    write_text(MONITOR_MD, markdown.monitor_page(result, decision))
+    write_text(MONITOR_MD, pages.monitor_page(result, decision))
     if not result.problems:
         write_text(
             history_file, history.render(history.upsert(rows, history_row(result, decision)))

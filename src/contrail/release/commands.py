@@ -1,5 +1,5 @@
 """What the `contrail release ...` commands do: read the release record (GTO tags), decide
-(`contrail.release.decide`, `.deploy`), act through the transports, and return the one line
+(`contrail.release.versions`, `.deploy`), act through the transports, and return the one line
 each prints. Bad input or a refused version raises `ReleaseError`/`DeployFailed`; a tool that
 fails raises its transport's error (the CLI maps both to exit codes).
 """
@@ -12,7 +12,8 @@ from pathlib import Path
 import typer
 
 from contrail.github_output import append_outputs
-from contrail.release import decide, registry
+from contrail.identity import MODEL_NAME
+from contrail.release import registry, versions
 from contrail.release.deploy import DeployTarget, SoakVerdict
 from contrail.release.rollout import RolloutSettings
 
@@ -22,7 +23,7 @@ REPO = Path(".")
 def need(value: str | None, variable: str) -> str:
     """A setting the command cannot do without (e.g. STAGE), or a one-line error naming it."""
     if not value:
-        raise decide.ReleaseError(f"set {variable}")
+        raise versions.ReleaseError(f"set {variable}")
     return value
 
 
@@ -31,10 +32,10 @@ def push_image(
 ) -> str:
     """Push `image` as `repository:tag`; the reference by the digest the registry stored goes
     to `ref_file` and, as `image=`, to the outputs."""
-    from contrail.release import publish
+    from contrail.release import ship
     from contrail.transports import containers
 
-    ref = publish.push_image(containers, backend, image, repository, tag)
+    ref = ship.push_image(containers, backend, image, repository, tag)
     ref_file.write_text(f"{ref}\n", encoding="utf-8")
     append_outputs(github_output, {"image": ref})
     return f"pushed {ref}"
@@ -45,30 +46,30 @@ def register(
 ) -> str:
     """A new version tag for the commit's model if it changed; `version=` goes to the outputs
     only when the commit has a version (new, or a re-run's)."""
-    image = decide.check_image(image_digest)
+    image = versions.check_image(image_digest)
     commit = registry.resolve(REPO, rev)
     current = registry.model_state(REPO, commit)
     registrations, _ = registry.history(REPO)
-    latest = decide.latest_registration(registrations)
+    latest = versions.latest_registration(registrations)
     latest_state = registry.model_state(REPO, latest.commit) if latest else None
-    decision = decide.decide_register(commit, current, registrations, latest_state)
+    decision = versions.decide_register(commit, current, registrations, latest_state)
     if dry_run:
         return f"{decision.line()} [dry run]"
     if decision.action == "register":
-        record = decide.ReleaseRecord(
-            artifact=decide.ARTIFACT,
+        record = versions.ReleaseRecord(
+            artifact=MODEL_NAME,
             version=decision.version,
             commit=commit,
             image=image,
             model_md5=current.md5,
             train_start=current.train_start,
             train_end=current.train_end,
-            metrics=decide.headline_metrics(registry.evaluation(REPO, commit)),
+            metrics=versions.headline_metrics(registry.evaluation(REPO, commit)),
             change=f"{decision.bump}: {decision.reason}",
         )
         registry.register(REPO, commit, decision.version, record.to_message())
     if push and (decision.action == "register" or decision.at_commit):
-        registry.push(REPO, f"{decide.ARTIFACT}@{decision.version}")
+        registry.push(REPO, f"{MODEL_NAME}@{decision.version}")
     if decision.action == "register" or decision.at_commit:
         append_outputs(github_output, {"version": decision.version})
     return decision.line()
@@ -78,13 +79,13 @@ def assign(stage: str, version: str, push: bool) -> str:
     """Record that `version` passed `stage`'s smoke test (a new stage tag), or nothing if it
     already holds the stage."""
     registrations, assignments = registry.history(REPO)
-    decision = decide.decide_assign(stage, version, registrations, assignments)
+    decision = versions.decide_assign(stage, version, registrations, assignments)
     if decision.action == "noop":
         return decision.line()
     found = next(r for r in registrations if r.version == version)
     record = found.record()
     image = f"; image {record.image}" if record else ""
-    message = f"{decide.ARTIFACT} {version} -> {stage}: smoke test passed{image}"
+    message = f"{MODEL_NAME} {version} -> {stage}: smoke test passed{image}"
     tag = registry.assign(REPO, stage, version, message, force=decision.force)
     if push:
         registry.push(REPO, tag)
@@ -95,13 +96,13 @@ def rollback_target(stage: str, version: str | None) -> DeployTarget:
     """What `stage` rolls back to (its previous version, or `version`), from the tag's record."""
     from contrail.release import deploy
 
-    decide.check_stage(stage)
+    versions.check_stage(stage)
     registrations, assignments = registry.history(REPO)
-    history = decide.stage_history(assignments, stage)
-    target = decide.rollback_target(history, [r.version for r in registrations], version)
+    history = versions.stage_history(assignments, stage)
+    target = versions.rollback_target(history, [r.version for r in registrations], version)
     record = next(r for r in registrations if r.version == target).record()
     if record is None:
-        raise decide.ReleaseError(f"the tag of {target} records no image digest")
+        raise versions.ReleaseError(f"the tag of {target} records no image digest")
     return deploy.deploy_target(target, record.image, record.model_md5)
 
 
@@ -132,7 +133,7 @@ def canary_verdict(
     try:
         texts = before.read_text(encoding="utf-8"), after.read_text(encoding="utf-8")
     except OSError as exc:
-        raise decide.ReleaseError(f"cannot read a scrape: {exc}") from None
+        raise versions.ReleaseError(f"cannot read a scrape: {exc}") from None
     policy = deploy.SoakPolicy(max_error_rate, p95_budget_ms / 1000, min_requests)
     return deploy.soak_verdict(*texts, policy)
 
@@ -140,7 +141,7 @@ def canary_verdict(
 def release_table() -> str:
     """Every version: stages, commit, headline metrics, image."""
     registrations, assignments = registry.history(REPO)
-    return decide.release_table(registrations, assignments)
+    return versions.release_table(registrations, assignments)
 
 
 def deploy(stage: str | None, image: str | None, timeout: str) -> str:
@@ -206,11 +207,11 @@ def rollback(
 
 
 def smoke_image(image: str | None, backend: str, port: int) -> str:
-    from contrail.release import probe, publish
+    from contrail.release import probe, ship
     from contrail.transports import containers
 
     wanted = need(image, "LOCAL_IMAGE")
-    publish.smoke_image(containers, probe.smoke, backend, wanted, port)
+    ship.smoke_image(containers, probe.smoke, backend, wanted, port)
     return f"{wanted} passed its smoke test"
 
 

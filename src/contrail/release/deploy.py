@@ -26,13 +26,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from contrail.release.decide import ARTIFACT, STAGES, ReleaseError, check_image
+from contrail.identity import MODEL_NAME, model_version
+from contrail.release.versions import STAGES, ReleaseError, check_image
 
 REQUEST_TOTAL = "bentoml_service_request_total"
 DURATION_BUCKET = "bentoml_service_request_duration_seconds_bucket"
 # Requests the canary answers for Kubernetes and Prometheus, not for users.
 IGNORED_ENDPOINTS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
-MODEL_VERSION_HEX = 16  # `contrail package` tags the model `flight-delay:<md5[:16]>`
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -74,7 +74,7 @@ def deploy_target(version: str, image: str, model_md5: str) -> DeployTarget:
     check_image(image)
     if not re.fullmatch(r"[0-9a-f]{32}", model_md5):
         raise ReleaseError(f"the tag of {version} records no model md5 ({model_md5!r})")
-    return DeployTarget(version, image, model_md5[:MODEL_VERSION_HEX])
+    return DeployTarget(version, image, model_version(model_md5))
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,10 @@ def parse_stage_tag(check_ref_json: str, tag: str) -> StageTag:
     except json.JSONDecodeError:
         raise ReleaseError(f"gto check-ref {tag!r} printed no JSON") from None
     if not isinstance(event, dict) or event.get("event") != "assignment":
-        raise ReleaseError(f"{tag!r} is not a stage assignment tag ({ARTIFACT}#<stage>#<N>)")
+        raise ReleaseError(f"{tag!r} is not a stage assignment tag ({MODEL_NAME}#<stage>#<N>)")
     artifact, stage, version = event.get("artifact"), event.get("stage"), event.get("version")
-    if artifact != ARTIFACT:
-        raise ReleaseError(f"{tag!r} assigns {artifact!r}, not {ARTIFACT}")
+    if artifact != MODEL_NAME:
+        raise ReleaseError(f"{tag!r} assigns {artifact!r}, not {MODEL_NAME}")
     if stage not in STAGES:
         raise ReleaseError(f"{tag!r} assigns unknown stage {stage!r}")
     if not isinstance(version, str) or not version:

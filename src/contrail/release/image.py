@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from contrail.release.decide import ReleaseError
+from contrail.release.versions import ReleaseError
 
 Backend = Literal["docker", "podman"]
 BACKENDS: tuple[Backend, ...] = ("docker", "podman")

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from contrail import paths
-from contrail.release.decide import (
-    ARTIFACT,
+from contrail.identity import MODEL_NAME
+from contrail.release.versions import (
     Assignment,
     ModelState,
     Registration,
@@ -94,7 +94,7 @@ def history(repo: Path) -> tuple[list[Registration], list[Assignment]]:
 
     A deregistered version (`@vX.Y.Z!`) is left out. contrail never unassigns or deprecates:
     such tags, made by hand, are ignored."""
-    printed = git.gto(repo, "history", ARTIFACT, "--json")
+    printed = git.gto(repo, "history", MODEL_NAME, "--json")
     try:
         events = json.loads(printed)
     except json.JSONDecodeError:
@@ -121,13 +121,13 @@ def history(repo: Path) -> tuple[list[Registration], list[Assignment]]:
 
 def register(repo: Path, commit: str, version: str, message: str) -> str:
     """Create the annotated version tag; its name."""
-    git.gto(repo, "register", ARTIFACT, commit, "--version", version, "--message", message)
-    return f"{ARTIFACT}@{version}"
+    git.gto(repo, "register", MODEL_NAME, commit, "--version", version, "--message", message)
+    return f"{MODEL_NAME}@{version}"
 
 
 def assign(repo: Path, stage: str, version: str, message: str, force: bool) -> str:
     """Create the annotated stage tag; its name (read back: GTO numbers it)."""
-    args = ["assign", ARTIFACT, "--version", version, "--stage", stage, "--message", message]
+    args = ["assign", MODEL_NAME, "--version", version, "--stage", stage, "--message", message]
     git.gto(repo, *args, *(["--force"] if force else []))
     _, assignments = history(repo)
     mine = [a for a in assignments if a.stage == stage and a.version == version]

@@ -4,7 +4,7 @@ the production canary and its soak, the rollback's redeploy.
 Each step takes its transports as parameters (the cluster, the container engine, the smoke
 test, the /metrics scrape), so the order of calls and what happens on a failure are tested
 with fakes; `contrail release ...` passes the real ones. Decisions stay pure elsewhere: the
-soak verdict in `contrail.release.deploy`, the image's digest in `contrail.release.decide`.
+soak verdict in `contrail.release.deploy`, the image's digest in `contrail.release.versions`.
 
 A step that refuses the version (rollout failed and undone, smoke test failed, canary
 unhealthy) raises `DeployFailed`; a tool that fails raises its transport's error.
@@ -26,8 +26,8 @@ from typing import Protocol
 
 import yaml
 
-from contrail.release.decide import ReleaseError, check_image, check_stage
 from contrail.release.deploy import DeployTarget, SoakPolicy, soak_verdict
+from contrail.release.versions import ReleaseError, check_image, check_stage
 from contrail.transports.cluster import ClusterError
 
 DEPLOY = Path("deploy")

@@ -17,7 +17,7 @@ from contrail.gate.events import parse_labels
 from contrail.gate.rules import Verdict, promotion_verdict
 from contrail.io import write_text
 from contrail.params import Params, load_params
-from contrail.report import markdown, revision
+from contrail.report import pr_comment, revision
 
 
 def publish_report(
@@ -70,7 +70,9 @@ def write_report(
     except revision.ReportError as exc:
         typer.echo(f"contrail report: no interactive plots ({exc})", err=True)
 
-    text = markdown.render(comparison, verdict, plot_data, revision.run_url(dict(env)), plots_link)
+    text = pr_comment.render(
+        comparison, verdict, plot_data, revision.run_url(dict(env)), plots_link
+    )
     write_text(output, text)
     # On GitHub Actions the run page shows it too: the only place a fork's PR can read it.
     summary = env.get("GITHUB_STEP_SUMMARY")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import bentoml
 
+from contrail.identity import MODEL_NAME
 from contrail.model import CARD_FILE, IncompatibleModel, ModelCard
-from contrail.serving.package import MODEL_NAME
 
 MODEL_TAG = os.environ.get("CONTRAIL_MODEL_TAG") or f"{MODEL_NAME}:latest"
 

@@ -29,11 +29,11 @@ import yaml
 from contrail import months, paths
 from contrail.data import sources
 from contrail.features import build_features, required_inputs
+from contrail.identity import MODEL_NAME, model_version
 from contrail.model import CARD_FILE, PIPELINE_FILE, TrainedModel
 from contrail.transports import git
 from contrail.transports.git import GitError
 
-MODEL_NAME = "flight-delay"
 MODEL_FILES = (PIPELINE_FILE, CARD_FILE)
 # A few real flights travel with the model: the service checks its fast path on them at start.
 # JSON, not Parquet: the image then needs no pyarrow (163 MB).
@@ -49,11 +49,6 @@ STORED_FILES = (*MODEL_FILES, VERIFICATION_FILE, GOLDENS_FILE)
 
 class PackagingError(RuntimeError):
     """The model cannot be packaged; the message says what to run first."""
-
-
-def model_version(md5: str) -> str:
-    """The version the service reports for a model file with this md5 (its store tag's)."""
-    return md5[:16]
 
 
 def file_md5(path: Path) -> str:

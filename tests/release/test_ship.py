@@ -1,4 +1,4 @@
-"""The image before it ships (`contrail.release.publish`), with a fake engine and smoke test:
+"""The image before it ships (`contrail.release.ship`), with a fake engine and smoke test:
 the local smoke run always stops its container and shows its log when it fails; the push
 records the digest each engine reports."""
 
@@ -8,9 +8,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from contrail.release import publish
-from contrail.release.decide import ReleaseError
+from contrail.release import ship
 from contrail.release.rollout import DeployFailed
+from contrail.release.versions import ReleaseError
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -42,7 +42,7 @@ class FakeEngine:
 def test_smoke_image_runs_the_image_on_loopback_smokes_it_and_stops_it() -> None:
     engine = FakeEngine()
     smoked = []
-    publish.smoke_image(
+    ship.smoke_image(
         engine, lambda *args: smoked.append(args), "podman", "contrail/flight-delay:local", 3312
     )
     assert engine.calls == [
@@ -62,7 +62,7 @@ def test_a_failed_image_smoke_shows_the_last_40_log_lines_and_stops_it(
         raise DeployFailed("smoke failed at readyz: 503 after 180 s")
 
     with pytest.raises(DeployFailed, match="smoke failed at readyz"):
-        publish.smoke_image(engine, failing, "docker", "contrail/flight-delay:local", 3312)
+        ship.smoke_image(engine, failing, "docker", "contrail/flight-delay:local", 3312)
     assert [call[0] for call in engine.calls] == ["run", "logs", "stop"]
     shown = capsys.readouterr().err.splitlines()
     assert shown == [f"log line {n}" for n in range(11, 51)]
@@ -70,9 +70,7 @@ def test_a_failed_image_smoke_shows_the_last_40_log_lines_and_stops_it(
 
 def test_push_with_podman_records_its_digest_file() -> None:
     engine = FakeEngine(push_report=f"{DIGEST}\n")
-    ref = publish.push_image(
-        engine, "podman", "local:1", "127.0.0.1:5000/Octo/flight-delay", "c0ffee"
-    )
+    ref = ship.push_image(engine, "podman", "local:1", "127.0.0.1:5000/Octo/flight-delay", "c0ffee")
     assert ref == f"127.0.0.1:5000/octo/flight-delay@{DIGEST}"
     assert engine.calls == [
         ("tag", "podman", "local:1", "127.0.0.1:5000/octo/flight-delay:c0ffee"),
@@ -84,14 +82,14 @@ def test_push_with_docker_records_the_digest_it_printed_for_the_tag() -> None:
     report = f"The push refers to repository [x]\nlatest: digest: sha256:{'f' * 64} size: 9\n"
     report += f"c0ffee: digest: {DIGEST} size: 1782\n"
     engine = FakeEngine(push_report=report)
-    ref = publish.push_image(engine, "docker", "local:1", "ghcr.io/o/flight-delay", "c0ffee")
+    ref = ship.push_image(engine, "docker", "local:1", "ghcr.io/o/flight-delay", "c0ffee")
     assert ref == f"ghcr.io/o/flight-delay@{DIGEST}"
 
 
 def test_bad_push_input_runs_no_engine() -> None:
     engine = FakeEngine()
     with pytest.raises(ReleaseError, match="is not an image tag"):
-        publish.push_image(engine, "docker", "local:1", "ghcr.io/o/flight-delay", "v1:2")
+        ship.push_image(engine, "docker", "local:1", "ghcr.io/o/flight-delay", "v1:2")
     with pytest.raises(ReleaseError, match="use docker or podman"):
-        publish.smoke_image(engine, lambda *args: None, "buildah", "local:1", 3312)
+        ship.smoke_image(engine, lambda *args: None, "buildah", "local:1", 3312)
     assert engine.calls == []

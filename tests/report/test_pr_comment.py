@@ -11,7 +11,8 @@ import pytest
 from contrail.gate.rules import promotion_verdict
 from contrail.metrics import BRIER, HEADLINE_METRICS, LIFT, ROC_AUC, metric_keys
 from contrail.report.compare import Change, DriftRow, Interval, SameRows, flatten
-from contrail.report.markdown import (
+from contrail.report.mermaid import evenly_spaced
+from contrail.report.pr_comment import (
     GITHUB_COMMENT_LIMIT,
     THRESHOLD_KEYS,
     cell,
@@ -20,7 +21,6 @@ from contrail.report.markdown import (
     number,
     render,
 )
-from contrail.report.mermaid import evenly_spaced
 
 SHA = "a" * 40
 # Bootstrap intervals of the two judged deltas.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from support.release_repo import IMAGE, evaluation, image
 
-from contrail.release.decide import (
+from contrail.release.versions import (
     RECORD_MARKER,
     Assignment,
     ModelState,

@@ -32,10 +32,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from contrail.identity import MODEL_NAME
+
 if TYPE_CHECKING:
     from contrail.metrics import Evaluation
 
-ARTIFACT = "flight-delay"
 STAGES = ("staging", "production")
 FIRST_VERSION = "v1.0.0"
 # The line in a version tag's message after which the machine-readable JSON block starts.
@@ -75,7 +76,7 @@ def check_image(image: str) -> str:
     if not _IMAGE_BY_DIGEST.match(image):
         raise ReleaseError(
             f"--image-digest must name the image by digest, like "
-            f"ghcr.io/owner/repo/{ARTIFACT}@sha256:<64 hex>; got {image!r}"
+            f"ghcr.io/owner/repo/{MODEL_NAME}@sha256:<64 hex>; got {image!r}"
         )
     return image
 
@@ -158,8 +159,8 @@ class RegisterDecision:
 
     def line(self) -> str:
         if self.action == "register":
-            return f"{ARTIFACT} {self.version}: new version ({self.bump}: {self.reason})"
-        return f"{ARTIFACT}: no new version ({self.reason})"
+            return f"{MODEL_NAME} {self.version}: new version ({self.bump}: {self.reason})"
+        return f"{MODEL_NAME}: no new version ({self.reason})"
 
 
 def decide_register(
@@ -303,8 +304,8 @@ class AssignDecision:
 
     def line(self) -> str:
         if self.action == "noop":
-            return f"{ARTIFACT} {self.version}: already in {self.stage}, no new tag"
-        return f"{ARTIFACT} {self.version} -> {self.stage} ({self.reason})"
+            return f"{MODEL_NAME} {self.version}: already in {self.stage}, no new tag"
+        return f"{MODEL_NAME} {self.version} -> {self.stage} ({self.reason})"
 
 
 def decide_assign(
@@ -315,7 +316,7 @@ def decide_assign(
 ) -> AssignDecision:
     check_stage(stage)
     if version not in {r.version for r in registrations}:
-        raise ReleaseError(f"{ARTIFACT} {version} is not registered")
+        raise ReleaseError(f"{MODEL_NAME} {version} is not registered")
     history = stage_history(assignments, stage)
     current = history[-1].version if history else None
     if current == version:
@@ -340,7 +341,7 @@ def rollback_target(
     if version is not None:
         parse_version(version)
         if version not in registered:
-            raise ReleaseError(f"{ARTIFACT} {version} is not registered")
+            raise ReleaseError(f"{MODEL_NAME} {version} is not registered")
         return version
     ordered = sorted(history, key=lambda a: a.counter)
     if not ordered:
@@ -375,7 +376,7 @@ def release_table(registrations: Sequence[Registration], assignments: Sequence[A
             )
         )
     if len(rows) == 1:
-        return f"{ARTIFACT}: no version registered yet"
+        return f"{MODEL_NAME}: no version registered yet"
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
