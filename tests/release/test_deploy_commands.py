@@ -24,7 +24,8 @@ IMAGE = f"ghcr.io/octo/flights/flight-delay@{DIGEST}"
 REAL_KUBECTL = shutil.which("kubectl")
 ENVIRONMENT = ("STAGE", "IMAGE", "VERSION", "EXPECT_VERSION", "SMOKE_PORT", "ROLLOUT_TIMEOUT",
             "SOAK_SECONDS", "SOAK_INTERVAL", "KIND_CLUSTER", "CONTAINER_BACKEND", "KUBECONFIG",
-            "KUBECONFIG_CONTENT", "RUNNER_TEMP", "GITHUB_STEP_SUMMARY")  # fmt: skip
+            "KUBECONFIG_CONTENT", "RUNNER_TEMP", "GITHUB_STEP_SUMMARY", "LOCAL_IMAGE", "IMAGE_REF_FILE",
+            "IMAGE_REPOSITORY", "IMAGE_TAG")  # fmt: skip
 FAKE_KUBECTL = """#!/bin/sh
 printf '%s\\n' "$*" >> "$CALLS"
 if [ "$1" = kustomize ]; then exec "$REAL_KUBECTL" "$@"; fi
