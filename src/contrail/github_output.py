@@ -32,8 +32,7 @@ def format_outputs(values: Mapping[str, str]) -> str:
         value = LINE_BREAK.sub("\n", value)
         delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
         while delimiter in value:  # astronomically unlikely; never trusted to luck
-            value = LINE_BREAK.sub("\n", value)
-        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
         lines.append(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
     return "".join(lines)
 
