@@ -107,8 +107,10 @@ bench-monitor: setup ## Time `contrail monitor` on 1,000,000 production rows vs 
 package: setup ## Put models/ into the BentoML store (labels, provenance) and build the Bento
 	contrail package
 
-serve: setup ## Serve the current model on http://127.0.0.1:3000 (after `make run`)
-	contrail serve
+# The port reaches `contrail serve` as an environment variable, never pasted into the shell.
+serve: export PORT ?= 3000
+serve: setup ## Serve the current model on http://127.0.0.1:PORT (default 3000; after `make run`)
+	contrail serve --port "$$PORT"
 
 test: setup ## Run the test suite
 	pytest
