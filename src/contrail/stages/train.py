@@ -11,7 +11,10 @@ from contrail.stages import log, step
 
 def run(params: Params) -> None:
     train = read_parquet(paths.TRAIN)
-    with step(f"fit on {len(train):,} rows"):
+    what = f"fit on {len(train):,} rows"
+    # The one long step: a line as it starts, so a quiet minute does not look like a hang.
+    log.info("  %s: this takes about a minute on 2 cores", what)
+    with step(what):
         model = fit(train, params)
     model.save(paths.MODEL_DIR)
     log.info("  threshold %.3f (%s policy)", model.card.threshold, params.threshold.policy)
