@@ -27,6 +27,7 @@ $(CURDIR)/.tools/bin/uv:
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	@echo "setup: installing the locked environment and compiling it to bytecode (about a minute the first time)"
 	$(UV) sync --frozen
 	touch $@
 
