@@ -12,8 +12,9 @@ from contrail.stages import log, step
 def run(params: Params) -> None:
     train = read_parquet(paths.TRAIN)
     what = f"fit on {len(train):,} rows"
-    # The one long step: a line as it starts, so a quiet minute does not look like a hang.
-    log.info("  %s: this takes about a minute on 2 cores", what)
+    # The longest step: a line as it starts, so a fit slowed by a busy machine or a bigger
+    # source does not look like a hang (its time follows when it ends).
+    log.info("  %s ...", what)
     with step(what):
         model = fit(train, params)
     model.save(paths.MODEL_DIR)
