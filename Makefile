@@ -27,6 +27,7 @@ $(CURDIR)/.tools/bin/uv:
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	@echo "setup: installing the locked environment and compiling it to bytecode (about a minute the first time)"
 	$(UV) sync --frozen
 	touch $@
 
@@ -107,8 +108,10 @@ bench-monitor: setup ## Time `contrail monitor` on 1,000,000 production rows vs 
 package: setup ## Put models/ into the BentoML store (labels, provenance) and build the Bento
 	contrail package
 
-serve: setup ## Serve the current model on http://127.0.0.1:3000 (after `make run`)
-	contrail serve
+# The port reaches `contrail serve` as an environment variable, never pasted into the shell.
+serve: export PORT ?= 3000
+serve: setup ## Serve the current model on http://127.0.0.1:PORT (default 3000; after `make run`)
+	contrail serve --port "$$PORT"
 
 test: setup ## Run the test suite
 	pytest

@@ -342,6 +342,12 @@ def test_first_run_opens_one_retraining_pr_and_dispatches_its_report(loop):
     assert job.stdout("monitor").splitlines()[-1].startswith("retrain: yes — ")
     assert job.outputs["retrain"] == "true" and job.outputs["month"] == target
     assert job.outputs["prepared"] == "true" and job.outputs["changed"] == "true"
+    # The job checked out main; the workspace is left on the branch, and says so.
+    assert job.stdout("retrain prepare").splitlines()[-2:] == [
+        f"you are now on branch {branch}, with the retrained model and its outputs",
+        "to go back: git checkout main && dvc checkout",
+    ]
+    assert run(loop.repo, "git", "branch", "--show-current").stdout.strip() == branch
     github = loop.github
     assert [(c.method, c.path) for c in github.calls] == [
         ("GET", "pulls"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 from support.serving import predict_body
 
@@ -71,14 +72,40 @@ def test_a_bad_body_is_rejected_naming_where(server, flight, payload, status, fi
     assert field in [e["field"] for e in response.json()["errors"]]
 
 
-def test_wrong_content_type_is_415(server, flight):
+def test_wrong_content_type_is_415_naming_what_came_and_what_is_expected(server, flight):
     response = server.post(predict_body(flight), content_type="text/plain")
     assert response.status_code == 415
-    assert "application/json" in response.json()["error"]
+    assert response.json()["errors"] == [
+        {"field": "Content-Type", "reason": "got 'text/plain', expected application/json"}
+    ]
+    assert response.json()["error_count"] == 1
 
 
-def test_an_oversized_body_is_413(server):
-    assert server.post(b" " * (3 * 1024 * 1024)).status_code == 413
+def test_an_oversized_body_is_413_naming_its_size_and_the_limit(server):
+    size = 3 * 1024 * 1024
+    response = server.post(b" " * size)
+    assert response.status_code == 413
+    ((error,),) = [response.json()["errors"]]
+    assert error["field"] == "<body>"
+    assert error["reason"].startswith(f"{size} bytes, over the limit of 2097152 bytes")
+
+
+def test_an_oversized_body_without_a_length_is_413_once_it_passes_the_limit(server):
+    """Sent in chunks, no Content-Length: the service stops reading past 2 MiB."""
+    chunk = b" " * (1024 * 1024)
+    response = httpx.post(
+        f"{server.url}/predict",
+        content=iter([chunk] * 3),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 413
+    ((error,),) = [response.json()["errors"]]
+    # The chunks arrive as the server reads them: somewhere past the limit, at most all 3 MiB.
+    assert error["reason"].startswith("at least ")
+    read = int(error["reason"].split()[2])
+    assert 2 * 1024 * 1024 < read <= 3 * 1024 * 1024
+    assert "over the limit of 2097152 bytes" in error["reason"]
 
 
 def test_rejections_are_logged_as_one_warning_line_without_traceback(server, flight):

@@ -45,6 +45,8 @@ INPUT_ERRORS = (
     ("contrail.monitor.production", "ProductionDataError"),
     ("contrail.monitor.retrain", "RetrainError"),
     ("contrail.serving.package", "PackagingError"),
+    ("contrail.serving.commands", "ServeError"),
+    ("contrail.serving.prediction_log.writer", "UnwritableLogFolder"),
     ("contrail.serving.smoke", "UsageError"),
 )
 # An outside system failed, or a comparison could not be made: exit 2.

@@ -92,7 +92,8 @@ def retrain_prepare(
     """On the monitor's "retrain: yes", commit the moved window and `dvc repro` on its branch."""
     from contrail.monitor import commands
 
-    typer.echo(guard("retrain prepare", lambda: commands.retrain_prepare(remote, github_output)))
+    for line in guard("retrain prepare", lambda: commands.retrain_prepare(remote, github_output)):
+        typer.echo(line)
 
 
 @retrain_app.command("publish")

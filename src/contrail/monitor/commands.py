@@ -54,17 +54,23 @@ def history_push(history: Path, remote: str, branch: str) -> str:
     return f"pushed {commit[:12]} to {remote}/{branch}" if commit else f"{branch}: unchanged"
 
 
-def retrain_prepare(remote: str, github_output: Path | None) -> str:
-    """On the monitor's "retrain: yes", the retraining branch with the moved window."""
+def retrain_prepare(remote: str, github_output: Path | None) -> list[str]:
+    """On the monitor's "retrain: yes", the retraining branch with the moved window; the last
+    lines say that the checkout is now on that branch, and how to go back (run locally, with
+    `make retrain`, it is easy to miss that the workspace changed branch)."""
     from contrail.monitor.retrain import prepare
 
     prepared = prepare(Path.cwd(), remote)
     if prepared is None:
         append_outputs(github_output, {"prepared": "false", "changed": "false"})
-        return "the monitor did not ask for retraining: nothing prepared"
+        return ["the monitor did not ask for retraining: nothing prepared"]
     append_outputs(github_output, {"prepared": "true", "changed": str(prepared.changed).lower()})
     change = "changed" if prepared.changed else "same tree as the remote branch"
-    return f"{prepared.branch}: {prepared.title} ({change})"
+    return [
+        f"{prepared.branch}: {prepared.title} ({change})",
+        f"you are now on branch {prepared.branch}, with the retrained model and its outputs",
+        f"to go back: git checkout {prepared.came_from} && dvc checkout",
+    ]
 
 
 def retrain_publish(base: str, remote: str, dispatch: bool, env: Mapping[str, str]) -> list[str]:

@@ -41,6 +41,7 @@ class Prepared:
     branch: str
     title: str
     changed: bool
+    came_from: str  # the branch (or, detached, the commit) checked out before: the way back
 
 
 # A scalar as written in YAML: quoted, or plain up to a comment, a comma or a closing brace.
@@ -82,6 +83,9 @@ def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
     if dirty:
         raise RetrainError(f"uncommitted changes to {', '.join(dirty)}: commit or stash them")
     branch = pulls.branch_name(MODEL_NAME, decision.end)
+    came_from = git.git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    if came_from == "HEAD":  # detached: the commit is the way back
+        came_from = git.git(repo, "rev-parse", "HEAD").strip()
     git.git(repo, "checkout", "--quiet", "-B", branch)
     move_window(repo / "params.yaml", decision.start, decision.end)
     try:
@@ -97,7 +101,7 @@ def prepare(repo: Path, remote: str = "origin") -> Prepared | None:
     git.git(repo, "commit", "--quiet", "-m", title, "-m", decision.line())
     remote_commit = branch_io.fetch(repo, remote, branch)
     changed = remote_commit is None or git.tree_of(repo, remote_commit) != git.tree_of(repo, "HEAD")
-    prepared = Prepared(branch, title, changed)
+    prepared = Prepared(branch, title, changed, came_from)
     write_text(repo / RETRAIN_BODY, body)
     write_json(repo / RETRAIN_JSON, asdict(prepared))
     return prepared

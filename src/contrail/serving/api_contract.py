@@ -208,6 +208,14 @@ class ErrorResponse(BaseModel):
     error_count: int = 0
 
 
+def one_error(error: str, field: str, reason: str) -> ErrorResponse:
+    """A rejection with a single cause (the content type, the body's size), in the shape of
+    the 422s: a client reads every 4xx's reasons from `errors`."""
+    return ErrorResponse(
+        error=error, errors=[FieldError(field=field, reason=reason)], error_count=1
+    )
+
+
 def field_path(loc: tuple[str | int, ...]) -> str:
     """pydantic's ('flights', 3, 'carrier') as flights[3].carrier; the body itself is <body>."""
     path = ""

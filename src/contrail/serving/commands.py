@@ -3,7 +3,9 @@ the BentoML store and a Bento, out on a port, and checked where it is deployed."
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -13,6 +15,33 @@ from contrail import paths
 
 REPO = Path(".")
 SERVICE = "contrail.serving.service:FlightDelay"
+
+
+class ServeError(RuntimeError):
+    """`contrail serve` cannot listen where it was asked to; the message names the port."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind `host:port` once and let it go, so a port in use is one line before BentoML starts
+    (BentoML prints a 50-line traceback). SO_REUSEADDR as BentoML's own socket sets it: a port
+    whose old connections linger in TIME_WAIT is free to it, so it is free here too."""
+    again = "(choose another: make serve PORT=<port>, or contrail serve --port <port>)"
+    if not 1 <= port <= 65535:
+        raise ServeError(f"port {port} is not a TCP port, 1 to 65535 {again}")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ServeError(f"host {host!r} is not an address to listen on: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServeError(f"port {port} on {host} is in use {again}") from None
+            raise ServeError(f"cannot listen on port {port} on {host}: {exc.strerror}") from None
 
 
 def import_pipeline_model() -> str:
@@ -42,7 +71,13 @@ def package() -> str:
 
 
 def serve(host: str, port: int) -> None:
-    """Replace this process with `bentoml serve` of the checkout's model."""
+    """Replace this process with `bentoml serve` of the checkout's model, once the port and the
+    prediction-log folder are known to work: BentoML would report either as a traceback."""
+    from contrail.serving.prediction_log.format import log_directory
+    from contrail.serving.prediction_log.writer import check_folder
+
+    check_port(host, port)
+    check_folder(log_directory())
     os.environ["CONTRAIL_MODEL_TAG"] = import_pipeline_model()
     command = [
         sys.executable,

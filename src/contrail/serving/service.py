@@ -38,13 +38,20 @@ from contrail.serving.model_routes import model_metadata, model_routes
 from contrail.serving.model_store import MODEL_TAG, stored_card
 from contrail.serving.package import GOLDENS_FILE, VERIFICATION_FILE, read_verification
 from contrail.serving.prediction_log.format import log_directory
-from contrail.serving.prediction_log.writer import PredictionLog
+from contrail.serving.prediction_log.writer import PredictionLog, UnwritableLogFolder, check_folder
 from contrail.serving.predictor import choose_predictor
 from contrail.serving.strict_requests import StrictRequests, request_body, validated_request
 from contrail.serving.telemetry import ModelMetrics
 
 PREDICT_PATH = "/predict"
 log = logging.getLogger("contrail.serving")
+
+try:
+    check_folder(log_directory())
+except UnwritableLogFolder as exc:
+    # At import, this ends `bentoml serve` (and a container) before any worker starts. BentoML
+    # prints a traceback for any other exception here; for SystemExit, its message alone.
+    raise SystemExit(f"contrail service cannot start: {exc}") from None
 
 SCHEMA = request_schema(stored_card(MODEL_TAG).features)
 if TYPE_CHECKING:

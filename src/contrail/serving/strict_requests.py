@@ -20,7 +20,13 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contrail.serving.api_contract import MAX_BATCH_SIZE, MAX_BODY_BYTES, ErrorResponse, describe
+from contrail.serving.api_contract import (
+    MAX_BATCH_SIZE,
+    MAX_BODY_BYTES,
+    ErrorResponse,
+    describe,
+    one_error,
+)
 from contrail.serving.telemetry import count_rejection
 
 if TYPE_CHECKING:
@@ -44,20 +50,30 @@ def request_body(scope: Scope) -> bytes | None:
     return body
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None once it exceeds `limit` bytes."""
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, int]:
+    """The whole request body, or None once it exceeds `limit` bytes; the bytes read."""
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
         if message["type"] != "http.request":
-            return b""
+            return b"", size
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None
+            return None, size
         chunks.append(chunk)
         more = message.get("more_body", False)
-    return b"".join(chunks)
+    return b"".join(chunks), size
+
+
+def _too_large(size: str) -> ErrorResponse:
+    """The 413's answer; `size` as far as it is known (declared, or read past the limit)."""
+    return one_error(
+        f"body exceeds {MAX_BODY_BYTES} bytes; send at most {MAX_BATCH_SIZE} flights",
+        "<body>",
+        f"{size} bytes, over the limit of {MAX_BODY_BYTES} bytes ({MAX_BATCH_SIZE} flights "
+        "at most per request)",
+    )
 
 
 class StrictRequests:
@@ -92,17 +108,16 @@ class StrictRequests:
         headers = Headers(scope=scope)
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
-            error = f"Content-Type must be application/json, got {media_type or 'nothing'!r}"
-            return self._reject(415, ErrorResponse(error=error)), b""
-        too_large = ErrorResponse(
-            error=f"body exceeds {MAX_BODY_BYTES} bytes; send at most {MAX_BATCH_SIZE} flights"
-        )
+            got = repr(media_type) if media_type else "none"
+            error = f"Content-Type must be application/json, got {got}"
+            reason = f"got {got}, expected application/json"
+            return self._reject(415, one_error(error, "Content-Type", reason)), b""
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return self._reject(413, too_large), b""
-        body = await _read_body(receive, MAX_BODY_BYTES)
+            return self._reject(413, _too_large(declared)), b""
+        body, size = await _read_body(receive, MAX_BODY_BYTES)
         if body is None:
-            return self._reject(413, too_large), b""
+            return self._reject(413, _too_large(f"at least {size}")), b""
         try:
             scope[_VALIDATED] = self.request.model_validate_json(body)
         except ValidationError as exc:
@@ -113,7 +128,7 @@ class StrictRequests:
 
     def _reject(self, status: int, problem: ErrorResponse) -> Response:
         count_rejection(status)
-        reasons = "; ".join(f"{e.field}: {e.reason}" for e in problem.errors) or problem.error
+        reasons = "; ".join(f"{e.field}: {e.reason}" for e in problem.errors)
         more = problem.error_count - len(problem.errors)
         suffix = f" (+{more} more)" if more > 0 else ""
         log.warning(

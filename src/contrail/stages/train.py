@@ -11,7 +11,11 @@ from contrail.stages import log, step
 
 def run(params: Params) -> None:
     train = read_parquet(paths.TRAIN)
-    with step(f"fit on {len(train):,} rows"):
+    what = f"fit on {len(train):,} rows"
+    # The longest step: a line as it starts, so a fit slowed by a busy machine or a bigger
+    # source does not look like a hang (its time follows when it ends).
+    log.info("  %s ...", what)
+    with step(what):
         model = fit(train, params)
     model.save(paths.MODEL_DIR)
     log.info("  threshold %.3f (%s policy)", model.card.threshold, params.threshold.policy)

@@ -45,6 +45,7 @@ import numpy as np
 from contrail.io import atomic_path
 from contrail.serving.prediction_log.format import (
     ABANDONED_AFTER_S,
+    DIRECTORY_ENV,
     STORE_ENV,
     LogFile,
     LogSettings,
@@ -58,6 +59,28 @@ from contrail.serving.prediction_log.format import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class UnwritableLogFolder(ValueError):
+    """The prediction-log folder cannot be created or written; the message names it and the
+    setting that chooses it."""
+
+
+def check_folder(directory: Path) -> None:
+    """Raise UnwritableLogFolder unless `directory` is, or can be made, a folder this process
+    writes in. It creates nothing: the service runs it at import, as does `bentoml build`.
+    Unchecked, each worker would fail as it starts and BentoML restart it, forever."""
+    existing = next(path for path in (directory, *directory.parents) if path.exists())
+    if not existing.is_dir():
+        problem = f"{existing} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    else:
+        return
+    raise UnwritableLogFolder(
+        f"prediction log folder {directory} cannot be used: {problem} "
+        f"(set {DIRECTORY_ENV} to a writable folder)"
+    )
 
 
 def scan(directory: Path) -> tuple[list[LogFile], list[LogFile]]:
