@@ -302,10 +302,7 @@ def _as_yaml(value: object) -> str:
     """The value as params.yaml spells it (true, 2013-01-01, [0.1]); text always quoted."""
     if isinstance(value, str):
         return repr(value)
-    try:
-        text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"))
-    except yaml.representer.RepresenterError:  # not from YAML (a caller's Python object)
-        return repr(value)
+    text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"))
     return text.removesuffix("...\n").strip()
 
 
@@ -321,6 +318,7 @@ def _problem(err: ErrorDetails) -> str:
 
 
 def parse_params(raw: object, source: str = "params.yaml") -> Params:
+    """`raw` as `yaml.safe_load` gives it."""
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
