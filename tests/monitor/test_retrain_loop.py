@@ -141,7 +141,9 @@ def test_publish_exits_2_with_one_line_when_github_refuses(tmp_path):
     run(repo, "git", "remote", "add", "origin", str(origin))
     (repo / "reports").mkdir()
     state = {"branch": "retrain/flight-delay-2013-07", "title": "Retrain"}
-    (repo / "reports/retrain.json").write_text(json.dumps({**state, "changed": False}))
+    (repo / "reports/retrain.json").write_text(
+        json.dumps({**state, "changed": False, "came_from": "main"})
+    )
     (repo / "reports/retrain_pr.md").write_text("body\n")
     with FakeGitHub(origin=origin) as fake:
         done = run(repo, "contrail", "retrain", "publish", env=fake.env(), check=False)
@@ -150,6 +152,21 @@ def test_publish_exits_2_with_one_line_when_github_refuses(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "contrail retrain publish failed: POST pulls: HTTP 422 Unprocessable Entity"
     ]
+
+
+def test_publish_of_a_record_prepare_did_not_write_exits_1_naming_it_and_calls_nothing(tmp_path):
+    repo, origin = tmp_path / "repo", tmp_path / "origin.git"
+    run(tmp_path, "git", "init", "-q", "--bare", str(origin))
+    (repo / "reports").mkdir(parents=True)
+    # An older prepare's record: no `came_from`.
+    record = {"branch": "retrain/flight-delay-2013-07", "title": "Retrain", "changed": True}
+    (repo / "reports/retrain.json").write_text(json.dumps(record))
+    with FakeGitHub(origin=origin) as fake:
+        done = run(repo, "contrail", "retrain", "publish", env=fake.env(), check=False)
+        assert fake.calls == []
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert "reports/retrain.json" in line and "contrail retrain prepare" in line
 
 
 # -- the repository, its origin and the fake GitHub -----------------------------------------

@@ -111,7 +111,12 @@ def publish(
     repo: Path, github: GitHub, base: str, remote: str = "origin", dispatch: bool = True
 ) -> list[str]:
     """Push, open or update the PR, close superseded ones, dispatch the report; what was done."""
-    prepared = Prepared(**read_json(repo / RETRAIN_JSON))
+    try:
+        prepared = Prepared(**read_json(repo / RETRAIN_JSON))
+    except TypeError:  # missing or unknown keys: another version's file, or a hand-made one
+        raise RetrainError(
+            f"{RETRAIN_JSON} is not what `contrail retrain prepare` writes: run it again"
+        ) from None
     open_pulls = [
         pulls.Pull(p.number, p.branch, p.url)
         for p in github.open_pulls()
