@@ -17,7 +17,6 @@ from contrail.serving.prediction_log.format import (
     LogSettings,
     Record,
     due_for_deletion,
-    due_for_shipping,
     parse_record,
     record_line,
 )
@@ -50,9 +49,6 @@ def test_a_line_that_records_no_request_is_refused():
 
 
 def test_the_pure_parts_need_no_files():
-    assert due_for_shipping(
-        ["predictions-2.jsonl", "predictions-3.jsonl.open", "predictions-1.jsonl", "other.jsonl"]
-    ) == ["predictions-1.jsonl", "predictions-2.jsonl"]
     files = [LogFile(Path(f"predictions-{i}.jsonl"), 10, 1000.0 + i) for i in range(4)]
     limits = LogSettings(keep_seconds=100, keep_bytes=25)
     assert due_for_deletion(files, now=1101.5, limits=limits) == files[:2]

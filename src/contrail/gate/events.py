@@ -157,23 +157,6 @@ def gate_job(
     return result if has_pull_request else without_pull_request(result)
 
 
-def gate_check(
-    event: Event,
-    override_label: str,
-    labels: Collection[str],
-    verdict: StoredVerdict | None,
-    *,
-    sha: str,
-    pr_head: str | None = None,
-) -> CheckResult:
-    """The whole rule: label events re-evaluate or are ignored; the gate job of a training
-    run (or its re-run) passes or fails on the recorded verdict and the current labels."""
-    first = on_event(event, override_label)
-    if first.outcome != "train":
-        return first
-    return judge(verdict, labels, sha=sha, pr_head=pr_head)
-
-
 def parse_labels(text: str) -> list[str]:
     """Labels as the workflow passes them, a JSON list (`toJSON(...labels.*.name)`, which is
     `null` outside a pull request), or a comma-separated list typed by hand."""

@@ -36,7 +36,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -177,11 +177,6 @@ def closed_name(name: str) -> str:
 def open_name(closed: str) -> str:
     """The name a closed log file had while it was written."""
     return closed + _STILL_OPEN
-
-
-def due_for_shipping(names: Iterable[str]) -> list[str]:
-    """The closed files among `names`, oldest first; an `.open` file is never shipped."""
-    return sorted(name for name in names if is_closed(name))
 
 
 def rotation_due(
