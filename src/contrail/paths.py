@@ -6,6 +6,8 @@ RAW_WINDOW = Path("data/raw/window.parquet")
 RAW_CURRENT = Path("data/raw/current.parquet")
 VALIDATION_JSON = Path("reports/validation.json")
 VALIDATION_MD = Path("reports/validation.md")
+# Untracked (.gitignore): every problem of the last data that failed validation.
+VALIDATION_FAILURES = Path("reports/failed/validation.md")
 TRAIN = Path("data/features/train.parquet")
 TEST = Path("data/features/test.parquet")
 CURRENT = Path("data/features/current.parquet")

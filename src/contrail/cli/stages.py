@@ -36,8 +36,9 @@ def _stage_command(name: str, help_text: str) -> None:
     stages_app.command(name, help=help_text)(command)
 
 
-_stage_command("ingest", "Read the data source and cut the window and the current month.")
-_stage_command("validate", "Check raw data against the pandera contract; report problems.")
+_stage_command(
+    "ingest", "Read the data source, cut the window and the current month, check the contract."
+)
 _stage_command("features", "Build leakage-free features and the time-based train/test split.")
 _stage_command("train", "Fit the scikit-learn pipeline and choose the decision threshold.")
 _stage_command("evaluate", "Score the test month with intervals, baseline and plots.")

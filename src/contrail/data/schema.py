@@ -1,24 +1,25 @@
-"""The raw-data contract (pandera) and a report a person can read.
+"""The raw-data contract (pandera), checked at a cost that does not grow with the failures.
 
-pandera's lazy validation lists one failure per cell, and dataframe-level checks repeat a
-failing row once per column. `condense` folds that into one line per problem: which column,
-which check, how many rows, a few offending values and example rows. Bounds that depend on
-the data (rows, labelled flights and missing values per month) come from params.yaml
-`validation:`.
+`validate` runs each pandera check of the schema on its own column, plus the checks across
+columns, rows and months, and keeps per check the number of failing rows and the first few
+as the user's file numbers them. pandera's lazy validation instead lists every failing cell
+(a failing row once per column for table checks): gigabytes for a file with one systematic
+error. Bounds that depend on the data come from params.yaml `validation:`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 
 from contrail import months
+from contrail.data import relations
+from contrail.data.sources import POSITIONS, RAW_COLUMNS, Origin
 from contrail.params import ParamsError, ValidationParams
 
 CARRIERS = (
@@ -31,17 +32,7 @@ ARRIVAL = "arr_delay"
 LOCAL_TZ = "America/New_York"
 HOUR_CHECK = "hour/minute must equal sched_dep_time"
 TIME_HOUR_CHECK = f"time_hour in {LOCAL_TZ} must fall on year/month/day and hour"
-# pandera's names for its built-in checks, as a reader would say them.
-CHECK_LABELS = {
-    "multiple_fields_uniqueness": "duplicate flight key",
-    "not_nullable": "missing value",
-}
-# Columns a row-level, cross-field check looks at, so its report names them.
-TABLE_CHECK_COLUMNS = {
-    "duplicate flight key": FLIGHT_KEY,
-    HOUR_CHECK: ["sched_dep_time", "hour", "minute"],
-    TIME_HOUR_CHECK: ["time_hour", "year", "month", "day", "hour"],
-}
+DUPLICATE_KEY = f"duplicate flight key ({', '.join(FLIGHT_KEY)})"
 
 
 def _is_hhmm(times: pd.Series) -> pd.Series:
@@ -63,6 +54,23 @@ def _time_hour_matches_local_date(df: pd.DataFrame) -> pd.Series:
         & (local.dt.hour == df["hour"])
     ) | df["time_hour"].isna()
     return matches
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A check across the columns of each row, shared by the pandera schema and `validate`."""
+
+    name: str
+    columns: tuple[str, ...]
+    passes: Callable[[pd.DataFrame], pd.Series]
+
+
+ROW_CHECKS = (
+    RowCheck(HOUR_CHECK, ("sched_dep_time", "hour", "minute"), _hour_matches_schedule),
+    RowCheck(
+        TIME_HOUR_CHECK, ("time_hour", "year", "month", "day", "hour"), _time_hour_matches_local_date
+    ),
+)
 
 
 def _weather(low: float, high: float) -> pa.Column:
@@ -109,18 +117,14 @@ def raw_schema(min_rows: int, only: Collection[str] | None = None) -> pa.DataFra
         "visib": _weather(0, 100),
     }
     kept = set(columns) if only is None else set(only)
-    checks = [
-        pa.Check(check, error=error)
-        for check, error in (
-            (_hour_matches_schedule, HOUR_CHECK),
-            (_time_hour_matches_local_date, TIME_HOUR_CHECK),
-        )
-        if kept >= set(TABLE_CHECK_COLUMNS[error])
-    ]
     return pa.DataFrameSchema(
         {name: column for name, column in columns.items() if name in kept},
         checks=[
-            *checks,
+            *(
+                pa.Check(row_check.passes, error=row_check.name)
+                for row_check in ROW_CHECKS
+                if kept >= set(row_check.columns)
+            ),
             pa.Check(
                 lambda df: len(df) >= min_rows,
                 name=f"at least {min_rows} rows",
@@ -133,92 +137,120 @@ def raw_schema(min_rows: int, only: Collection[str] | None = None) -> pa.DataFra
     )
 
 
+MAX_EXAMPLES = 5
+# A check's failing rows are looked for this many at a time, so the first examples are found
+# without listing every failing row of a file where all of them fail.
+_SCAN_ROWS = 1 << 16
+# Failing rows of the time_hour check that `relations.clock_shift_hours` looks at.
+CLOCK_SAMPLE = 10_000
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One failed check, condensed over all the rows it failed on."""
+    """One failed check: how many rows failed it, and the first few as the user's file
+    numbers them (`row_unit` "line" for a CSV, "row" for Parquet)."""
 
     column: str
     check: str
     rows: int
     examples: list[str]
     example_rows: list[int]
+    row_unit: str = "row"
 
     def line(self) -> str:
         if not self.examples:
             return f"{self.column}: {self.check}"
-        where = f" (rows {', '.join(map(str, self.example_rows))})" if self.example_rows else ""
-        return (
-            f"{self.column}: {self.check} failed for {self.rows} row(s); "
-            f"offending values {'; '.join(self.examples)}{where}"
+        shown = "; ".join(
+            f"{self.row_unit} {row}: {value}"
+            for row, value in zip(self.example_rows, self.examples, strict=False)
         )
+        return f"{self.column}: {self.check} failed for {self.rows:,} row(s), e.g. {shown}"
 
 
-def condense(failures: pd.DataFrame, max_examples: int = 5) -> list[Problem]:
-    """One Problem per failed check from pandera's per-cell `failure_cases`."""
-    failures = failures.assign(
-        check=failures["check"].astype(str).replace(CHECK_LABELS),
-        failure_case=failures["failure_case"].map(str),
-    )
-    missing = failures["check"] == "column_in_dataframe"
-    problems = [
-        Problem(column=name, check="column is missing", rows=0, examples=[], example_rows=[])
-        for name in failures.loc[missing, "failure_case"].unique()
-    ]
-    failures = failures[~missing]
-    table_level = failures["schema_context"] == "DataFrameSchema"
-    for (column, check), group in failures[~table_level].groupby(["column", "check"]):
-        rows = group["index"].dropna().unique()
-        if rows.size == 0 and group["failure_case"].str.startswith("TypeError").all():
-            continue  # a check tripping over a value whose coercion failure is already listed
-        problems.append(
-            Problem(
-                column=str(column),
-                check=str(check),
-                rows=rows.size or len(group),
-                examples=group["failure_case"].unique()[:max_examples].tolist(),
-                example_rows=[int(i) for i in rows[:max_examples]],
-            )
-        )
-    for label, group in failures[table_level].groupby("check"):
-        check = str(label)
-        columns = TABLE_CHECK_COLUMNS.get(check, [])
-        group = group[group["column"].isin(columns)]
-        rows = group["index"].dropna().unique()
+def _first_failing(bad: np.ndarray, limit: int = MAX_EXAMPLES) -> np.ndarray:
+    """Positions of the first `limit` True values, scanning a block at a time."""
+    found: list[np.ndarray] = []
+    for start in range(0, len(bad), _SCAN_ROWS):
+        hits = np.flatnonzero(bad[start : start + _SCAN_ROWS])[: limit - sum(map(len, found))]
+        found.append(hits + start)
+        if sum(map(len, found)) >= limit:
+            break
+    return np.concatenate(found) if found else np.array([], dtype=np.int64)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return "missing" if pd.isna(value) else str(value)  # type: ignore[call-overload]
+
+
+class _Findings:
+    """Problems of one table: counts and bounded examples, never a list of every failure."""
+
+    def __init__(self, table: pd.DataFrame, origin: Origin) -> None:
+        self.table, self.origin = table, origin
+        self.problems: list[Problem] = []
+
+    def rows(self, columns: list[str], check: str, failing: pd.Series | np.ndarray) -> None:
+        bad = np.asarray(failing, dtype=bool)
+        count = int(bad.sum())
+        if not count:
+            return
+        positions = _first_failing(bad)
+        values = self.table[columns]
         examples = [
-            ", ".join(f"{c}={v}" for c, v in zip(row["column"], row["failure_case"], strict=True))
-            for _, row in group[group["index"].isin(rows[:max_examples])].groupby("index")
+            _shown(values.iat[p, 0])
+            if len(columns) == 1
+            else ", ".join(f"{c}={_shown(values.iat[p, i])}" for i, c in enumerate(columns))
+            for p in positions
         ]
-        problems.append(
+        self.problems.append(
             Problem(
-                column="+".join(columns) or "<table>",
+                column="+".join(columns),
                 check=check,
-                rows=rows.size,
+                rows=count,
                 examples=examples,
-                example_rows=[int(i) for i in rows[:max_examples]],
+                example_rows=[self.origin.number(int(self.table.index[p])) for p in positions],
+                row_unit=self.origin.unit,
             )
         )
-    return problems
+
+    def table_level(self, column: str, check: str, rows: int = 0) -> None:
+        self.problems.append(Problem(column, check, rows, [], [], self.origin.unit))
 
 
-def _non_finite(table: pd.DataFrame, columns: dict[str, pa.Column]) -> list[Problem]:
-    """±inf in any numeric column: a broken export, refused even where no range would catch it."""
-    problems = []
-    for name, spec in columns.items():
-        if name not in table or not str(spec.dtype).startswith(("int", "float")):
-            continue
-        values = pd.to_numeric(table[name], errors="coerce").astype("float64")
-        bad = values[np.isinf(values)]
-        if len(bad):
-            problems.append(
-                Problem(
-                    column=name,
-                    check="non-finite value",
-                    rows=len(bad),
-                    examples=sorted(set(map(str, bad))),
-                    example_rows=[int(i) for i in bad.index[:5]],
-                )
-            )
-    return problems
+def _check_label(check: pa.Check) -> str:
+    """A pandera check as a reader would say it."""
+    stats = check.statistics or {}
+    if check.name == "in_range":
+        return f"outside {stats['min_value']:g}..{stats['max_value']:g}"
+    if check.name == "isin":
+        return f"not one of {', '.join(map(str, stats['allowed_values']))}"
+    if check.name == "str_matches":
+        return f"does not match {stats['pattern']}"
+    return str(check.error or check.name)
+
+
+def _column_checks(findings: _Findings, name: str, spec: pa.Column) -> None:
+    """Missing values, non-finite numbers and each pandera check of one column."""
+    series = findings.table[name]
+    present = series.notna().to_numpy(copy=True)
+    if not spec.nullable:
+        findings.rows([name], "missing value", ~present)
+    if str(spec.dtype).startswith(("int", "float")):
+        if not pd.api.types.is_numeric_dtype(series):
+            findings.table_level(name, f"not numbers (dtype {series.dtype})")
+            return
+        # ±inf fails every range too: named once, as a broken export, not as out of range.
+        infinite = np.isinf(series.to_numpy(dtype="float64", na_value=np.nan))
+        findings.rows([name], "non-finite value", infinite)
+        present &= ~infinite
+    for check in spec.checks:
+        # pandera leaves missing values out of a check's output; they are judged above.
+        passed = check(series[present]).check_output.to_numpy(dtype=bool)
+        failing = np.zeros(len(series), dtype=bool)
+        failing[present] = ~passed
+        findings.rows([name], _check_label(check), failing)
 
 
 def _per_month(
@@ -267,13 +299,16 @@ def _per_month(
 
 
 def validate(
-    table: pd.DataFrame, limits: ValidationParams, only: Collection[str] | None = None
-) -> tuple[pd.DataFrame, list[Problem]]:
-    """The table with dtypes coerced to the contract (or its `only` columns), and its problems
-    (empty when valid).
+    table: pd.DataFrame,
+    limits: ValidationParams,
+    only: Collection[str] | None = None,
+    origin: Origin = POSITIONS,
+) -> list[Problem]:
+    """The problems of `table` against the contract (or its `only` columns); empty when valid.
 
-    A missing-value bound for a column the contract does not have is a params error: the
-    typo would otherwise leave the intended column under the default bound."""
+    `table`'s index holds each row's position in the file `origin` names, so examples are rows
+    the user can find. A missing-value bound for a column the contract does not have is a
+    params error: the typo would otherwise leave the intended column under the default bound."""
     schema = raw_schema(limits.min_rows, only)
     nullable = [name for name, spec in schema.columns.items() if spec.nullable]
     unknown = sorted(set(limits.max_missing_share_by_column) - set(nullable))
@@ -282,19 +317,53 @@ def validate(
             f"validation.max_missing_share_by_column: {', '.join(unknown)} not a nullable "
             f"column of the data contract (nullable: {', '.join(nullable)})"
         )
-    problems = _non_finite(table, schema.columns) + _per_month(
-        table, [c for c in nullable if c in table], limits, labels=ARRIVAL in schema.columns
+    findings = _Findings(table, origin)
+    missing = [name for name in schema.columns if name not in table.columns]
+    extra = [str(name) for name in table.columns if name not in RAW_COLUMNS]
+    renamed = relations.lookalike_columns(missing, extra)
+    for name in missing:
+        hint = f" (is {renamed[name]!r} it, renamed?)" if name in renamed else ""
+        findings.table_level(name, f"column is missing{hint}")
+    for name, spec in schema.columns.items():
+        if name in table.columns:
+            _column_checks(findings, name, spec)
+    for row_check in ROW_CHECKS:
+        if set(row_check.columns) <= set(table.columns) - set(missing):
+            _row_check(findings, row_check)
+    if set(FLIGHT_KEY) <= set(table.columns):
+        duplicated = table.duplicated(FLIGHT_KEY, keep=False)
+        twice = relations.months_delivered_twice(table, duplicated)
+        for month in twice:
+            findings.table_level("<table>", f"{month} delivered twice: its flights appear twice")
+        findings.rows(FLIGHT_KEY, DUPLICATE_KEY, duplicated)
+    if len(table) < limits.min_rows:
+        findings.table_level("<table>", f"fewer than {limits.min_rows:,} rows ({len(table):,})")
+    _relations(findings, limits)
+    present_nullable = [c for c in nullable if c in table.columns]
+    return findings.problems + _per_month(
+        table, present_nullable, limits, labels=ARRIVAL in schema.columns
     )
-    try:
-        coerced = schema.validate(table, lazy=True)
-    except SchemaErrors as exc:
-        failures = exc.failure_cases
-        # ±inf also fails range checks; `_non_finite` already names it once per column.
-        infinite = (failures["schema_context"] == "Column") & failures["failure_case"].isin(
-            [np.inf, -np.inf]
+
+
+def _relations(findings: _Findings, limits: ValidationParams) -> None:
+    """Checks that only the data's physics and history can fail (filled in with relations)."""
+
+
+def _row_check(findings: _Findings, row_check: RowCheck) -> None:
+    table = findings.table
+    columns = list(row_check.columns)
+    # A row missing one of the columns is named by that column's own check.
+    complete = table[columns].notna().all(axis=1).to_numpy()
+    failing = complete & ~row_check.passes(table).to_numpy(dtype=bool)
+    check = row_check.name
+    if row_check.name == TIME_HOUR_CHECK and failing.any():
+        sample = table.iloc[_first_failing(failing, CLOCK_SAMPLE)]
+        shift = relations.clock_shift_hours(
+            sample["time_hour"], sample["year"], sample["month"], sample["day"], sample["hour"]
         )
-        return table, condense(failures[~infinite]) + problems
-    return (table, problems) if problems else (coerced, [])
+        if shift is not None:
+            check += f"; timestamps look shifted by {shift:+d} hours"
+    findings.rows(columns, check, failing)
 
 
 @dataclass(frozen=True)

