@@ -110,6 +110,9 @@ def judge_recorded(
     if result.superseded:
         number = ""  # never overwrite the comment of a newer push
     report = paths.PR_REPORT.read_text() if paths.PR_REPORT.exists() else None
+    if stored is None and paths.VALIDATION_FAILURES.exists():
+        # Training stopped on the data: the problems it found are the report.
+        report = paths.VALIDATION_FAILURES.read_text()
     text = pr_comment.gate_comment(result, stored, report)
     if comment_file is not None:
         write_text(comment_file, text)

@@ -246,8 +246,13 @@ def test_the_gate_job_judges_the_recorded_verdict_with_the_current_labels(blocke
 @pytest.mark.e2e
 def test_the_gate_job_exits_2_without_a_verdict_or_for_another_commit(blocked_repo):
     verdict = Path("reports/gate.json")
+    failures = Path("reports/failed/validation.md")  # what a training run stopped on bad data left
+    failures.parent.mkdir(parents=True)
+    failures.write_text("# Data validation failed\n\n- window temp: outside -40..130\n")
 
-    missing = invoke("gate", "--verdict", str(verdict), labels=override_label())
+    missing = invoke(
+        "gate", "--verdict", str(verdict), "--comment", "reports/c.md", labels=override_label()
+    )
     invoke("gate", "--base", "main", "--record", str(verdict))
     commit(blocked_repo, "pr: a newer push")
     stale = invoke("gate", "--verdict", str(verdict), labels=override_label())
@@ -255,6 +260,7 @@ def test_the_gate_job_exits_2_without_a_verdict_or_for_another_commit(blocked_re
 
     assert missing.exit_code == 2
     assert "no recorded verdict" in missing.stderr
+    assert Path("reports/c.md").read_text().endswith(failures.read_text())
     assert stale.exit_code == 2
     assert "the recorded verdict is for" in stale.stderr
     assert broken.exit_code == 2

@@ -58,6 +58,24 @@ def test_a_pull_request_gets_one_comment_updated_in_place_and_a_regression_fails
     (updated,) = pull.thread
     assert updated.id == comment.id
     assert "ROC AUC" in updated.body and "blocked" in updated.body.lower()
+
+    # Data the contract refuses: training stops at ingest, the comment lists the problems.
+    pull.head_sha = commit_change(
+        project, "docs", "params.yaml", "min_labelled_rows: 1000", "min_labelled_rows: 900000",
+        "Stricter labels",
+    )  # fmt: skip
+    refused = act(
+        project,
+        "pr-report.yml",
+        "pull_request",
+        pull_request_event(github, pull.number, "synchronize"),
+    )
+    assert refused.job("train").steps["Reproduce the pipeline"] == "failure"
+    assert refused.job("gate").steps["Promotion gate"] == "failure", refused.text()[-5000:]
+    (stopped,) = pull.thread
+    assert stopped.id == comment.id
+    assert "no recorded verdict" in stopped.body
+    assert "fewer than 900,000 flights with an arrival (a label) in 2013-01" in stopped.body
     git(project, "checkout", "--quiet", "main")
 
 

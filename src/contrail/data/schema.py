@@ -379,8 +379,8 @@ def reports_as_json(reports: dict[str, TableReport]) -> dict[str, dict[str, Any]
     return {name: asdict(report) for name, report in reports.items()}
 
 
-def reports_markdown(reports: dict[str, TableReport]) -> str:
-    lines = ["# Data validation", ""]
+def reports_markdown(reports: dict[str, TableReport], title: str = "Data validation") -> str:
+    lines = [f"# {title}", ""]
     for name, report in reports.items():
         problems = report.problems
         verdict = "passed" if not problems else f"{len(problems)} problem(s)"

@@ -32,7 +32,10 @@ def run(params: Params) -> None:
         f"{name} {p.line()}" for name, report in reports.items() for p in report.problems
     ]
     if failed:
-        write_text(paths.VALIDATION_FAILURES, schema.reports_markdown(reports))
+        write_text(
+            paths.VALIDATION_FAILURES,
+            schema.reports_markdown(reports, "Data validation failed: nothing was changed"),
+        )
         shown = "\n".join(f"  {line}" for line in failed[:SHOWN_PROBLEMS])
         more = len(failed) - SHOWN_PROBLEMS
         raise StageFailed(
