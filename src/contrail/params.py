@@ -101,6 +101,21 @@ class DataParams(Section):
 
 
 Share = Annotated[float, Field(ge=0, le=1)]
+# The raw table's numeric columns: contrail.data.sources.NUMERIC_COLUMNS, which cannot be
+# imported here (sources imports this module); a test keeps the two equal.
+RAW_NUMERIC_COLUMNS = (
+    "year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time",
+    "sched_arr_time", "arr_delay", "flight", "air_time", "distance", "hour", "minute", "temp",
+    "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib",
+)  # fmt: skip
+
+
+class RelationBounds(Section):
+    """Tolerances of the checks between weather columns (src/contrail/data/relations.py)."""
+
+    max_dewpoint_above_temp_f: float = Field(ge=0)
+    max_humid_below_computed_pct: float = Field(ge=0)
+    max_humid_above_computed_pct: float = Field(ge=0)
 
 
 class ValidationParams(Section):
@@ -108,12 +123,26 @@ class ValidationParams(Section):
 
     Missing-value bounds hold per month, so an outage of a few weeks cannot hide in a long
     window's average; which columns exist is the contract's business, checked there.
+    `month_consistency` maps each column compared month to month to its distance bound.
     """
 
     min_rows: int = Field(ge=1)
     min_labelled_rows: int = Field(ge=1)
     max_missing_share: Share
     max_missing_share_by_column: dict[str, Share]
+    relations: RelationBounds
+    month_consistency: dict[str, Annotated[float, Field(gt=0)]]
+
+    @field_validator("month_consistency")
+    @classmethod
+    def _numeric_raw_columns(cls, bounds: dict[str, float]) -> dict[str, float]:
+        unknown = [column for column in bounds if column not in RAW_NUMERIC_COLUMNS]
+        if unknown:
+            raise ValueError(
+                f"not a numeric column of the raw data: {', '.join(unknown)} "
+                f"(numeric columns: {', '.join(RAW_NUMERIC_COLUMNS)})"
+            )
+        return bounds
 
     def missing_bound(self, column: str) -> float:
         return self.max_missing_share_by_column.get(column, self.max_missing_share)

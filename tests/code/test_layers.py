@@ -13,9 +13,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "contrail"
 
 PURE_CORE = [
     "features", "metrics", "drift", "months", "params", "identity", "github_output",
-    "data/schema", "gate/rules", "gate/events", "gate/recorded", "monitor/policy",
-    "monitor/pulls", "monitor/history", "monitor/pages", "release/versions", "release/deploy",
-    "release/image", "report/compare", "report/pr_comment", "report/mermaid",
+    "data/schema", "data/relations", "gate/rules", "gate/events", "gate/recorded",
+    "monitor/policy", "monitor/pulls", "monitor/history", "monitor/pages", "release/versions",
+    "release/deploy", "release/image", "report/compare", "report/pr_comment", "report/mermaid",
 ]  # fmt: skip
 # Modules that do I/O: the core reaches none of them.
 IO_MODULES = (

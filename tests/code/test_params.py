@@ -150,7 +150,46 @@ def test_check_params_passes_the_repository_file():
 
 
 @pytest.mark.parametrize(
-    "key", ["min_labelled_rows", "max_missing_share", "max_missing_share_by_column"]
+    ("key", "value", "expected"),
+    [
+        (
+            "relations",
+            {**REPO_PARAMS["validation"]["relations"], "max_dewpoint_above_tmp_f": 1.0},
+            "validation.relations.max_dewpoint_above_tmp_f: Extra inputs are not permitted",
+        ),
+        (
+            "relations",
+            {**REPO_PARAMS["validation"]["relations"], "max_humid_above_computed_pct": -1},
+            "validation.relations.max_humid_above_computed_pct: Input should be greater than or equal to 0",
+        ),
+        (
+            "month_consistency",
+            {"temp": 2.9, "visibility": 1.0, "carrier": 1.0},
+            "validation.month_consistency: Value error, not a numeric column of the raw data: "
+            "visibility, carrier (numeric columns: year, month,",
+        ),
+        (
+            "month_consistency",
+            {"temp": 0},
+            "validation.month_consistency.temp: Input should be greater than 0",
+        ),
+    ],
+)
+def test_a_wrong_nested_validation_key_is_named(key, value, expected):
+    with pytest.raises(ParamsError) as error:
+        parse_params(with_change("validation", key, value))
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "min_labelled_rows",
+        "max_missing_share",
+        "max_missing_share_by_column",
+        "relations",
+        "month_consistency",
+    ],
 )
 def test_validation_limits_have_no_code_default(key):
     raw = with_change("validation", "min_rows", 1000)

@@ -344,15 +344,67 @@ def validate(
         findings.rows(FLIGHT_KEY, DUPLICATE_KEY, duplicated)
     if len(table) < limits.min_rows:
         findings.table_level("<table>", f"fewer than {limits.min_rows:,} rows ({len(table):,})")
-    _relations(findings, limits)
+    _weather_physics(findings, limits)
     present_nullable = [c for c in nullable if c in table.columns]
     return findings.problems + _per_month(
         table, present_nullable, limits, labels=ARRIVAL in schema.columns
     )
 
 
-def _relations(findings: _Findings, limits: ValidationParams) -> None:
-    """Checks that only the data's physics and history can fail (filled in with relations)."""
+def _weather_physics(findings: _Findings, limits: ValidationParams) -> None:
+    """Dew point and humidity against temperature: each column plausible, together impossible
+    (usually part of the data in other units)."""
+    table, bounds = findings.table, limits.relations
+    if {"temp", "dewp"} <= set(table.columns):
+        findings.rows(
+            ["temp", "dewp"],
+            f"dew point above temperature by more than {bounds.max_dewpoint_above_temp_f:g} °F",
+            relations.dewpoint_above_temperature(table, bounds.max_dewpoint_above_temp_f),
+        )
+    if {"temp", "dewp", "humid"} <= set(table.columns):
+        findings.rows(
+            ["temp", "dewp", "humid"],
+            "humid unlike the humidity temp and dewp give (Magnus formula): more than "
+            f"{bounds.max_humid_below_computed_pct:g} points below or "
+            f"{bounds.max_humid_above_computed_pct:g} above it",
+            relations.humidity_mismatch(
+                table, bounds.max_humid_below_computed_pct, bounds.max_humid_above_computed_pct
+            ),
+        )
+
+
+def month_consistency(table: pd.DataFrame, limits: ValidationParams) -> list[tuple[str, Problem]]:
+    """Months whose distribution of a column departs from both neighbouring months beyond
+    what the seasons explain (`validation.month_consistency`), a month in other units: each
+    as its month ("2013-03") and the problem."""
+    return [
+        (
+            shift.month,
+            Problem(
+                column=shift.column,
+                check=f"{shift.month} unlike the months beside it (distance "
+                f"{shift.distance:.2f} from {shift.nearest_month}, bound {shift.bound:g}): "
+                f"median {shift.median:g} against {shift.nearest_median:g} in "
+                f"{shift.nearest_month}; other units?",
+                rows=0,
+                examples=[],
+                example_rows=[],
+            ),
+        )
+        for shift in relations.inconsistent_months(table, limits.month_consistency)
+    ]
+
+
+def _clock_hint(shift: relations.ClockShift | None) -> str:
+    if shift is None:
+        return ""
+    if not shift.zone_mixup:
+        return f"; timestamps look shifted by {shift.hours:+d} hours"
+    written = "UTC clock times marked as local" if shift.hours > 0 else "local times marked as UTC"
+    return (
+        f"; timestamps look shifted by {shift.hours:+d} hours, New York's offset from UTC (5 "
+        f"hours in winter, 4 in summer): {written}"
+    )
 
 
 def _row_check(findings: _Findings, row_check: RowCheck) -> None:
@@ -363,12 +415,9 @@ def _row_check(findings: _Findings, row_check: RowCheck) -> None:
     failing = complete & ~row_check.passes(table).to_numpy(dtype=bool)
     check = row_check.name
     if row_check.name == TIME_HOUR_CHECK and failing.any():
-        sample = table.iloc[_first_failing(failing, CLOCK_SAMPLE)]
-        shift = relations.clock_shift_hours(
-            sample["time_hour"], sample["year"], sample["month"], sample["day"], sample["hour"]
+        check += _clock_hint(
+            relations.clock_shift(table.iloc[_first_failing(failing, CLOCK_SAMPLE)])
         )
-        if shift is not None:
-            check += f"; timestamps look shifted by {shift:+d} hours"
     findings.rows(columns, check, failing)
 
 

@@ -84,8 +84,10 @@ def origin(source: str) -> Origin:
 
 
 def _file_origin(path: Path) -> Origin:
-    return Origin(str(path), "line", 2) if path.name.endswith(_CSV_SUFFIXES) else Origin(
-        str(path), "row", 1
+    return (
+        Origin(str(path), "line", 2)
+        if path.name.endswith(_CSV_SUFFIXES)
+        else Origin(str(path), "row", 1)
     )
 
 

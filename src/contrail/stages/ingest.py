@@ -6,6 +6,8 @@ good run's bytes (DVC records nothing), and every problem goes to an untracked r
 
 from __future__ import annotations
 
+import pandas as pd
+
 from contrail import paths
 from contrail.data import schema, sources
 from contrail.io import write_json, write_parquet, write_text
@@ -28,9 +30,18 @@ def run(params: Params) -> None:
         with step(f"validate the {name} ({len(rows):,} rows)"):
             problems = schema.validate(rows, params.validation, origin=origin)
         reports[name] = schema.TableReport(origin.name, len(rows), problems)
-    failed = [
-        f"{name} {p.line()}" for name, report in reports.items() for p in report.problems
-    ]
+    with step("compare each month with the months beside it"):
+        compared = ["year", "month", *params.validation.month_consistency]
+        months_apart = schema.month_consistency(
+            pd.concat([rows[[c for c in compared if c in rows]] for rows in (window, current)]),
+            params.validation,
+        )
+    for month, problem in months_apart:
+        # Named in the table its month is in: the current month follows the window's last.
+        reports["current" if month == params.data.current_month else "window"].problems.append(
+            problem
+        )
+    failed = [f"{name} {p.line()}" for name, report in reports.items() for p in report.problems]
     if failed:
         write_text(
             paths.VALIDATION_FAILURES,
