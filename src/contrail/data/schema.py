@@ -139,7 +139,7 @@ def raw_schema(min_rows: int, only: Collection[str] | None = None) -> pa.DataFra
     )
 
 
-MAX_EXAMPLES = 5
+MAX_EXAMPLES = 3
 # A check's failing rows are looked for this many at a time, so the first examples are found
 # without listing every failing row of a file where all of them fail.
 _SCAN_ROWS = 1 << 16
@@ -166,7 +166,7 @@ class Problem:
             f"{self.row_unit} {row}: {value}"
             for row, value in zip(self.example_rows, self.examples, strict=False)
         )
-        return f"{self.column}: {self.check} failed for {self.rows:,} row(s), e.g. {shown}"
+        return f"{self.column}: {self.check} ({self.rows:,} row(s)), e.g. {shown}"
 
 
 def _first_failing(bad: np.ndarray, limit: int = MAX_EXAMPLES) -> np.ndarray:
@@ -340,10 +340,10 @@ def validate(
         duplicated = table.duplicated(FLIGHT_KEY, keep=False)
         twice = relations.months_delivered_twice(table, duplicated)
         for month in twice:
-            findings.table_level("<table>", f"{month} delivered twice: its flights appear twice")
+            findings.table_level("table", f"{month} delivered twice: its flights appear twice")
         findings.rows(FLIGHT_KEY, DUPLICATE_KEY, duplicated)
     if len(table) < limits.min_rows:
-        findings.table_level("<table>", f"fewer than {limits.min_rows:,} rows ({len(table):,})")
+        findings.table_level("table", f"fewer than {limits.min_rows:,} rows ({len(table):,})")
     _weather_physics(findings, limits)
     present_nullable = [c for c in nullable if c in table.columns]
     return findings.problems + _per_month(

@@ -41,7 +41,7 @@ def run(params: Params) -> None:
         reports["current" if month == params.data.current_month else "window"].problems.append(
             problem
         )
-    failed = [f"{name} {p.line()}" for name, report in reports.items() for p in report.problems]
+    failed = [f"{name}: {p.line()}" for name, report in reports.items() for p in report.problems]
     if failed:
         write_text(
             paths.VALIDATION_FAILURES,
