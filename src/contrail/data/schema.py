@@ -344,32 +344,44 @@ def validate(
         findings.rows(FLIGHT_KEY, DUPLICATE_KEY, duplicated)
     if len(table) < limits.min_rows:
         findings.table_level("table", f"fewer than {limits.min_rows:,} rows ({len(table):,})")
-    _weather_physics(findings, limits)
+    _weather_physics(findings, schema, limits)
     present_nullable = [c for c in nullable if c in table.columns]
     return findings.problems + _per_month(
         table, present_nullable, limits, labels=ARRIVAL in schema.columns
     )
 
 
-def _weather_physics(findings: _Findings, limits: ValidationParams) -> None:
+def _in_range(table: pd.DataFrame, schema: pa.DataFrameSchema, column: str) -> np.ndarray:
+    (bounds,) = (c.statistics for c in schema.columns[column].checks if c.name == "in_range")
+    return table[column].between(bounds["min_value"], bounds["max_value"]).to_numpy()
+
+
+def _weather_physics(
+    findings: _Findings, schema: pa.DataFrameSchema, limits: ValidationParams
+) -> None:
     """Dew point and humidity against temperature: each column plausible, together impossible
-    (usually part of the data in other units)."""
+    (usually part of the data in other units). Rows with a value out of its own range are
+    named by that range check only."""
     table, bounds = findings.table, limits.relations
-    if {"temp", "dewp"} <= set(table.columns):
-        findings.rows(
-            ["temp", "dewp"],
-            f"dew point above temperature by more than {bounds.max_dewpoint_above_temp_f:g} °F",
-            relations.dewpoint_above_temperature(table, bounds.max_dewpoint_above_temp_f),
+    if not {"temp", "dewp"} <= set(schema.columns) & set(table.columns):
+        return
+    plausible = _in_range(table, schema, "temp") & _in_range(table, schema, "dewp")
+    findings.rows(
+        ["temp", "dewp"],
+        f"dew point above temperature by more than {bounds.max_dewpoint_above_temp_f:g} °F",
+        plausible
+        & relations.dewpoint_above_temperature(table, bounds.max_dewpoint_above_temp_f).to_numpy(),
+    )
+    if "humid" in set(schema.columns) & set(table.columns):
+        mismatch = relations.humidity_mismatch(
+            table, bounds.max_humid_below_computed_pct, bounds.max_humid_above_computed_pct
         )
-    if {"temp", "dewp", "humid"} <= set(table.columns):
         findings.rows(
             ["temp", "dewp", "humid"],
             "humid unlike the humidity temp and dewp give (Magnus formula): more than "
             f"{bounds.max_humid_below_computed_pct:g} points below or "
             f"{bounds.max_humid_above_computed_pct:g} above it",
-            relations.humidity_mismatch(
-                table, bounds.max_humid_below_computed_pct, bounds.max_humid_above_computed_pct
-            ),
+            plausible & _in_range(table, schema, "humid") & mismatch.to_numpy(),
         )
 
 
