@@ -88,17 +88,25 @@ def test_hyperparameter_experiment_reruns_only_dependent_stages(repo):
 
 def test_corrupted_data_fails_validation_and_keeps_the_model(repo):
     model, metrics = digest(repo / MODEL), (repo / METRICS).read_text()
+    report = (repo / "reports/validation.md").read_bytes()
     source = repo / SOURCE
     original = source.read_text()
     source.write_text(original.replace(",UA,", ",U@,", 3))
+    lines = [n for n, line in enumerate(source.read_text().splitlines(), 1) if ",U@," in line]
     result = run(repo, "dvc", "repro", check=False)
     source.write_text(original)
     assert result.returncode != 0
-    assert "carrier: isin" in result.stderr
-    assert "carrier: isin" in (repo / "reports/validation.md").read_text()
+    named = (
+        "carrier: not one of 9E, AA, AS, B6, DL, EV, F9, FL, HA, MQ, OO, UA, US, VX, WN, YV "
+        + ("(3 row(s)), e.g. " + "; ".join(f"line {n}: U@" for n in lines))
+    )
+    assert named in result.stderr
+    assert named in (repo / "reports/failed/validation.md").read_text()
+    assert (repo / "reports/validation.md").read_bytes() == report
     assert digest(repo / MODEL) == model
     assert (repo / METRICS).read_text() == metrics
-    run(repo, "dvc", "repro")  # back to the good data: only ingest and validate rerun
+    # Back to the good data: it matches dvc.lock, so nothing reruns.
+    assert "up to date" in run(repo, "dvc", "status").stdout
 
 
 def test_bad_params_fail_naming_the_key_and_keep_the_model(repo):
