@@ -52,7 +52,7 @@ def check(params: Params) -> Check:
         contract = [c for c in data.columns if c != schema.ARRIVAL]
         # Too few flights is the policy's call (`retrain.min_rows`), not a broken feed.
         limits = params.validation.model_copy(update={"min_rows": 1})
-        problems = schema.validate(data.raw, limits, only=contract)[1]  # not the coerced copy
+        problems = schema.validate(data.raw, limits, only=contract)
     if problems:
         lines = [problem.line() for problem in problems]
         return checked(problems=lines, performance=None, drift=None, prediction_drift=None)
