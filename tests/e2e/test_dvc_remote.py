@@ -24,7 +24,6 @@ pytestmark = pytest.mark.e2e
 VENV = Path(sys.executable).parent.parent
 MODEL = Path("models/model.joblib")
 METRICS = Path("reports/evaluation/metrics.json")
-STAGES = {"check-params", "ingest", "validate", "features", "train", "evaluate", "drift"}
 
 
 def make(repo: Path, target: str, remote: Path) -> subprocess.CompletedProcess[str]:
@@ -106,6 +105,6 @@ def test_an_empty_remote_makes_repro_run_the_stages_instead(tmp_path, origin):
     started = time.perf_counter()
     result = make(clone, "repro", tmp_path / "empty-store")
     print(f"make repro (clone, empty remote): {time.perf_counter() - started:.1f}s")
-    # validate and evaluate write only git-tracked outputs (`cache: false`): nothing is missing.
+    # evaluate writes only git-tracked outputs (`cache: false`): nothing of it is missing.
     assert stages_run(result.stdout + result.stderr) == {"ingest", "features", "train", "drift"}
     assert tracked_outputs(clone) == tracked_outputs(origin)

@@ -344,7 +344,7 @@ def test_an_unknown_carrier_is_a_broken_feed_named_on_the_page(carrier_run, unkn
     zz_rows = int((unknown_carrier["carrier"] == "ZZ").sum())
     carrier_problems = [p for p in payload["problems"] if p.startswith("carrier:")]
     assert len(carrier_problems) == 1
-    assert f"failed for {zz_rows} row(s)" in carrier_problems[0]
+    assert f"failed for {zz_rows:,} row(s)" in carrier_problems[0]
     assert "ZZ" in carrier_problems[0]
     assert payload["decision"]["retrain"] is False
     assert payload["decision"]["reason"].startswith(
@@ -380,10 +380,14 @@ def text_run(project, tmp_path_factory, april) -> Run:
     )  # fmt: skip
 
 
-def test_text_in_a_numeric_column_stops_the_monitor_naming_column_and_rows(text_run):
+def test_text_in_a_numeric_column_stops_the_monitor_naming_column_and_rows(text_run, april):
     # The file cannot even be read as numbers: one line naming the column, value and rows,
     # exit 1 (the scheduled run fails), no traceback, and the history is untouched.
     assert text_run.exit_code == 1, text_run.output
-    assert "column dep_delay has non-numeric values, e.g. 'n/a' (rows 0, 10, 20" in text_run.output
+    # Every tenth flight from the first: rows 1, 11, 21, ... of the Parquet file, counted from 1.
+    count = len(range(0, len(april), 10))
+    assert (
+        f"column dep_delay has {count:,} non-numeric value(s), e.g. 'n/a' (rows 1, 11, 21, 31, 41)"
+    ) in text_run.output
     assert "Traceback" not in text_run.output
     assert text_run.history() == text_run.history_before
