@@ -39,7 +39,10 @@ setup: $(VENV)/.synced ## Create .venv exactly as uv.lock says (installs uv if m
 ci-setup: setup ## CI: the locked environment (UV_NO_DEV=1: no dev group), .venv/bin on the job's GITHUB_PATH
 	@echo "$(VENV)/bin" >> "$$GITHUB_PATH"
 
+# reports/failed/ holds the problems of the last data that failed validation; cleared first,
+# since DVC reruns nothing (and so cannot clear it) once the data is back to what dvc.lock has.
 run: setup ## Run the whole pipeline (dvc repro) on the embedded data, then summarise
+	rm -rf reports/failed
 	dvc repro
 	contrail summary
 
@@ -56,6 +59,7 @@ remote-plugin: setup ## Install the one DVC plugin DVC_REMOTE_URL's scheme needs
 # `--pull` fetches the outputs of each stage whose only change is missing data, and runs a
 # stage whose outputs the remote lacks. (`--allow-missing` would skip such stages unpulled.)
 repro: setup remote-plugin ## dvc repro; with DVC_REMOTE_URL set, pull unchanged stages' outputs instead of rerunning them
+	@rm -rf reports/failed
 	@if [ -n "$${DVC_REMOTE_URL:-}" ]; then \
 	  dvc remote add --local --force --default ci "$$DVC_REMOTE_URL" && \
 	  dvc repro --pull; \

@@ -115,9 +115,9 @@ def no_test_month(table: pd.DataFrame) -> None:
         pytest.param("ingest", edit_source(text_in_month), f"data.source {SOURCE}: column month has 2 non-numeric value(s), e.g. 'Jan' (lines {TEXT_ROWS[0] + 2}, {TEXT_ROWS[1] + 2})", id="text-in-month"),
         pytest.param("ingest", edit_source(no_test_month), f"data.source {SOURCE} has no rows for 2013-03 (test month)", id="no-test-month"),
         pytest.param("ingest", edit_params("data", "source", "data/source/missing.csv"), "data.source data/source/missing.csv does not exist", id="missing-source"),
-        pytest.param("ingest", edit_source(no_arrivals), "window arr_delay: fewer than 100 flights with an arrival (a label) in 2013-03 (0)", id="no-arrivals"),
-        pytest.param("ingest", edit_source(infinite_temperature), f"window temp: non-finite value failed for 1 row(s), e.g. line {INFINITE_ROW + 2}: inf", id="non-finite"),
-        pytest.param("ingest", edit_source(humidity_gone_for_weeks), "window humid: more than 10% missing in 2013-02 (", id="weather-gone-for-weeks"),
+        pytest.param("ingest", edit_source(no_arrivals), "window: arr_delay: fewer than 100 flights with an arrival (a label) in 2013-03 (0)", id="no-arrivals"),
+        pytest.param("ingest", edit_source(infinite_temperature), f"window: temp: non-finite value (1 row(s)), e.g. line {INFINITE_ROW + 2}: inf", id="non-finite"),
+        pytest.param("ingest", edit_source(humidity_gone_for_weeks), "window: humid: more than 10% missing in 2013-02 (", id="weather-gone-for-weeks"),
         pytest.param("ingest", edit_params("validation", "max_missing_share_by_column", {"wind_gst": 0.5}), "validation.max_missing_share_by_column: wind_gst not a nullable column", id="bound-for-unknown-column"),
         pytest.param("ingest", edit_params("data", "sourse", str(SOURCE)), "data.sourse: Extra inputs are not permitted", id="params-typo"),
         pytest.param("ingest", edit_params("data", "start", "2013-04"), "start month 2013-04 is after end month 2013-03", id="start-after-end"),
@@ -141,8 +141,8 @@ def test_failure_is_named_and_keeps_the_last_good_outputs(
 @pytest.mark.parametrize(
     ("corrupt", "problems"),
     [
-        pytest.param(edit_source(no_arrivals), ["window arr_delay: more than 10% missing in 2013-03 (100.0%)", "window arr_delay: fewer than 100 flights with an arrival (a label) in 2013-03 (0)"], id="no-arrivals"),
-        pytest.param(edit_source(infinite_temperature), [f"window temp: non-finite value failed for 1 row(s), e.g. line {INFINITE_ROW + 2}: inf"], id="non-finite"),
+        pytest.param(edit_source(no_arrivals), ["window: arr_delay: more than 10% missing in 2013-03 (100.0%)", "window: arr_delay: fewer than 100 flights with an arrival (a label) in 2013-03 (0)"], id="no-arrivals"),
+        pytest.param(edit_source(infinite_temperature), [f"window: temp: non-finite value (1 row(s)), e.g. line {INFINITE_ROW + 2}: inf"], id="non-finite"),
     ],
 )  # fmt: skip
 def test_data_that_fails_the_contract_is_reported_in_full_outside_the_outputs(
@@ -160,7 +160,7 @@ def test_data_that_fails_the_contract_is_reported_in_full_outside_the_outputs(
     assert [line.strip() for line in shown] == problems
     report = (project / FAILURES).read_text()
     for problem in problems:
-        name, line = problem.split(" ", 1)
+        name, line = problem.split(": ", 1)
         assert f"- {line}" in report.split(f"## {name} ")[1].split("## ")[0], report
 
 

@@ -82,7 +82,7 @@ def test_each_corruption_is_named_by_column_and_check(good, corrupt, column, che
     problem = problems[(column, check)]
     assert problem.example_rows == [i + 1 for i in index]
     assert problem.rows == len(index)
-    assert problem.line().startswith(f"{column}: {check} failed for {len(index)} row(s), e.g. ")
+    assert problem.line().startswith(f"{column}: {check} ({len(index)} row(s)), e.g. ")
 
 
 def test_a_problem_line_shows_each_example_row_with_its_value(good):
@@ -90,10 +90,10 @@ def test_a_problem_line_shows_each_example_row_with_its_value(good):
     null_in_required(good)
     problems = problems_of(good)
     assert problems[("humid", "outside 0..100")].line() == (
-        "humid: outside 0..100 failed for 1 row(s), e.g. row 5: 140.0"
+        "humid: outside 0..100 (1 row(s)), e.g. row 5: 140.0"
     )
     assert problems[("carrier", "missing value")].line() == (
-        "carrier: missing value failed for 2 row(s), e.g. row 4: missing; row 8: missing"
+        "carrier: missing value (2 row(s)), e.g. row 4: missing; row 8: missing"
     )
 
 
@@ -119,7 +119,7 @@ def test_examples_are_numbered_as_the_users_file_numbers_them(
     current.loc[position, "humid"] = 140.0
     (problem,) = validate(current, limits(), origin=sources.origin(source))
     assert problem.line() == (
-        f"humid: outside 0..100 failed for 1 row(s), e.g. {unit} {position + first_data_row}: 140.0"
+        f"humid: outside 0..100 (1 row(s)), e.g. {unit} {position + first_data_row}: 140.0"
     )
 
 
@@ -142,25 +142,25 @@ def test_many_bad_cells_condense_to_one_line_with_the_first_examples(good):
     assert len(problems) == 1
     (problem,) = problems.values()
     assert (problem.column, problem.rows) == ("precip", 50)
-    assert problem.examples == ["-1.0"] * 5
-    assert problem.example_rows == [1, 2, 3, 4, 5]
+    assert problem.examples == ["-1.0"] * 3
+    assert problem.example_rows == [1, 2, 3]
 
 
-def test_every_row_failing_is_still_one_line_with_five_examples(window_and_current):
+def test_every_row_failing_is_still_one_line_with_three_examples(window_and_current):
     """A systematic error (a unit mix-up in the whole column) is counted, not listed."""
     window = window_and_current[0].copy()
     window["pressure"] = window["pressure"] * 100  # hPa exported as Pa
     problems = [p for p in validate(window, limits()) if p.column == "pressure"]
     assert [(p.check, p.rows, len(p.examples)) for p in problems] == [
-        ("outside 900..1100", int(window["pressure"].notna().sum()), 5)
+        ("outside 900..1100", int(window["pressure"].notna().sum()), 3)
     ]
-    assert f"failed for {window['pressure'].notna().sum():,} row(s)" in problems[0].line()
+    assert f"({window['pressure'].notna().sum():,} row(s)" in problems[0].line()
 
 
 def test_too_few_rows(good):
     problems = problems_of(good.head(10), min_rows=100)
-    assert problems[("<table>", "fewer than 100 rows (10)")].line() == (
-        "<table>: fewer than 100 rows (10)"
+    assert problems[("table", "fewer than 100 rows (10)")].line() == (
+        "table: fewer than 100 rows (10)"
     )
 
 
@@ -175,8 +175,8 @@ def test_non_finite_values_are_named_once_per_column(good):
     good.loc[5, "dep_delay"] = np.inf
     lines = [p.line() for p in validate(good, limits())]
     assert lines == [
-        "dep_delay: non-finite value failed for 1 row(s), e.g. row 6: inf",
-        "temp: non-finite value failed for 2 row(s), e.g. row 5: inf; row 7: -inf",
+        "dep_delay: non-finite value (1 row(s)), e.g. row 6: inf",
+        "temp: non-finite value (2 row(s)), e.g. row 5: inf; row 7: -inf",
     ]
 
 

@@ -344,7 +344,7 @@ def test_an_unknown_carrier_is_a_broken_feed_named_on_the_page(carrier_run, unkn
     zz_rows = int((unknown_carrier["carrier"] == "ZZ").sum())
     carrier_problems = [p for p in payload["problems"] if p.startswith("carrier:")]
     assert len(carrier_problems) == 1
-    assert f"failed for {zz_rows:,} row(s)" in carrier_problems[0]
+    assert f"({zz_rows:,} row(s)" in carrier_problems[0]
     assert "ZZ" in carrier_problems[0]
     assert payload["decision"]["retrain"] is False
     assert payload["decision"]["reason"].startswith(

@@ -275,7 +275,7 @@ def test_a_model_exactly_the_maximum_age_does_not_retrain_for_age():
 
 
 def test_a_broken_feed_never_retrains_and_says_so():
-    problem = "carrier: not one of 9E, AA failed for 9,000 row(s), e.g. row 1: ZZ; row 4: ZZ"
+    problem = "carrier: not one of 9E, AA (9,000 row(s)), e.g. row 1: ZZ; row 4: ZZ"
     old = replace(MODEL, train_start="2012-01", train_end="2012-06")  # 13 months old
     broken = check(model=old, problems=(problem, "dep_delay: missing value"))
     decision = decide_retraining(broken, [row("2013-05", 0.9), row("2013-06", 0.9)], POLICY, DATA)

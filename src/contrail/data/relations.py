@@ -31,6 +31,9 @@ QUANTILE_LEVELS = (np.arange(100) + 0.5) / 100
 # One explanation must cover this share of the rows: a mistake made while writing a file
 # affects all of its rows, while a few real oddities remain unexplained.
 EXPLAINED_SHARE = 0.9
+# A month is compared with its neighbours only when its flights cover this many days: the
+# bounds were measured on whole months, and a few days' weather is not a month's.
+MIN_DAYS_COMPARED = 20
 
 
 def dewpoint_above_temperature(table: pd.DataFrame, tolerance_f: float) -> pd.Series:
@@ -88,8 +91,11 @@ def inconsistent_months(table: pd.DataFrame, max_distance: Mapping[str, float]) 
     gradually and stays close to at least one. A month without a neighbour in the table is
     not judged; one with a single neighbour (the first or last of a run) is not named when
     that neighbour departs from both of its own. Of only two adjacent months, both are
-    named: neither is the reference."""
+    named: neither is the reference. A month with flights on fewer than
+    `MIN_DAYS_COMPARED` days is left out (`table` needs `day` too)."""
     month = months.of(table)
+    days = table.groupby(month)["day"].nunique()
+    month = month.where(month.map(days) >= MIN_DAYS_COMPARED)
     shifts: list[MonthShift] = []
     for column, bound in max_distance.items():
         if column not in table:

@@ -31,7 +31,7 @@ def run(params: Params) -> None:
             problems = schema.validate(rows, params.validation, origin=origin)
         reports[name] = schema.TableReport(origin.name, len(rows), problems)
     with step("compare each month with the months beside it"):
-        compared = ["year", "month", *params.validation.month_consistency]
+        compared = ["year", "month", "day", *params.validation.month_consistency]
         months_apart = schema.month_consistency(
             pd.concat([rows[[c for c in compared if c in rows]] for rows in (window, current)]),
             params.validation,
