@@ -127,8 +127,8 @@ def hour_off_schedule(repo: Path) -> list[str]:
     line = line_of(row)
     assert file_line(repo, line)["hour"] == str(hour)
     return [
-        "window: sched_dep_time+hour+minute: hour/minute must equal sched_dep_time failed for "
-        f"1 row(s), e.g. line {line}: sched_dep_time={scheduled}, hour={hour}, minute={minute}"
+        "window: sched_dep_time+hour+minute: hour/minute must equal sched_dep_time (1 row(s)), "
+        f"e.g. line {line}: sched_dep_time={scheduled}, hour={hour}, minute={minute}"
     ]
 
 
@@ -175,7 +175,7 @@ def too_few_labelled_flights_required(repo: Path) -> list[str]:
     labelled = table["arr_delay"].notna().groupby(table["month"]).sum()
     each = {m: f"2013-{m:02d} ({labelled[m]:,})" for m in labelled.index}
     start = f"arr_delay: fewer than {bound:,} flights with an arrival (a label) in"
-    return [f"window {start} {each[1]}, {each[2]}, {each[3]}", f"current {start} {each[4]}"]
+    return [f"window: {start} {each[1]}, {each[2]}, {each[3]}", f"current: {start} {each[4]}"]
 
 
 def window_ends_after_the_data(repo: Path) -> list[str]:
@@ -264,7 +264,7 @@ def test_bad_data_stops_repro_naming_it_and_changes_nothing(repo, name):
     listed = [line[2:] for line in report.read_text().splitlines() if line.startswith("- ")]
     assert len(listed) == int(counted[1])
     for line in expected:
-        table, problem = line.split(" ", 1)
+        table, problem = line.split(": ", 1)
         assert problem in section(report.read_text(), table), report.read_text()
 
 

@@ -427,9 +427,14 @@ def _row_check(findings: _Findings, row_check: RowCheck) -> None:
     failing = complete & ~row_check.passes(table).to_numpy(dtype=bool)
     check = row_check.name
     if row_check.name == TIME_HOUR_CHECK and failing.any():
-        check += _clock_hint(
-            relations.clock_shift(table.iloc[_first_failing(failing, CLOCK_SAMPLE)])
-        )
+        # Only rows whose hour agrees with their schedule: otherwise the hour is what is wrong.
+        explained = failing.copy()
+        if {"sched_dep_time", "minute"} <= set(table.columns):
+            explained &= _hour_matches_schedule(table).to_numpy(dtype=bool)
+        if explained.any():
+            check += _clock_hint(
+                relations.clock_shift(table.iloc[_first_failing(explained, CLOCK_SAMPLE)])
+            )
     findings.rows(columns, check, failing)
 
 
