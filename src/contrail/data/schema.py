@@ -143,7 +143,7 @@ MAX_EXAMPLES = 3
 # A check's failing rows are looked for this many at a time, so the first examples are found
 # without listing every failing row of a file where all of them fail.
 _SCAN_ROWS = 1 << 16
-# Failing rows of the time_hour check that `relations.clock_shift_hours` looks at.
+# Failing rows of the time_hour check that `relations.clock_shift` looks at.
 CLOCK_SAMPLE = 10_000
 
 
@@ -217,8 +217,8 @@ class _Findings:
             )
         )
 
-    def table_level(self, column: str, check: str, rows: int = 0) -> None:
-        self.problems.append(Problem(column, check, rows, [], [], self.origin.unit))
+    def table_level(self, column: str, check: str) -> None:
+        self.problems.append(Problem(column, check, 0, [], [], self.origin.unit))
 
 
 def _check_label(check: pa.Check) -> str:
@@ -385,28 +385,6 @@ def _weather_physics(
         )
 
 
-def month_consistency(table: pd.DataFrame, limits: ValidationParams) -> list[tuple[str, Problem]]:
-    """Months whose distribution of a column departs from both neighbouring months beyond
-    what the seasons explain (`validation.month_consistency`), a month in other units: each
-    as its month ("2013-03") and the problem."""
-    return [
-        (
-            shift.month,
-            Problem(
-                column=shift.column,
-                check=f"{shift.month} unlike the months beside it (distance "
-                f"{shift.distance:.2f} from {shift.nearest_month}, bound {shift.bound:g}): "
-                f"median {shift.median:g} against {shift.nearest_median:g} in "
-                f"{shift.nearest_month}; other units?",
-                rows=0,
-                examples=[],
-                example_rows=[],
-            ),
-        )
-        for shift in relations.inconsistent_months(table, limits.month_consistency)
-    ]
-
-
 def _clock_hint(shift: relations.ClockShift | None) -> str:
     if shift is None:
         return ""
@@ -445,6 +423,39 @@ class TableReport:
     file: str
     rows: int
     problems: list[Problem]
+
+
+def validate_window(
+    window: pd.DataFrame,
+    current: pd.DataFrame,
+    limits: ValidationParams,
+    origin: Origin,
+    current_month: str,
+) -> dict[str, TableReport]:
+    """Both tables `contrail ingest` writes, each against the contract, and their months
+    against each other: a month whose distribution of a column departs from both neighbours
+    beyond what the seasons explain (`validation.month_consistency`) is in other units."""
+    reports = {
+        name: TableReport(origin.name, len(rows), validate(rows, limits, origin=origin))
+        for name, rows in (("window", window), ("current", current))
+    }
+    compared = ["year", "month", "day", *limits.month_consistency]
+    both = pd.concat([rows[[c for c in compared if c in rows]] for rows in (window, current)])
+    for shift in relations.inconsistent_months(both, limits.month_consistency):
+        # Named in the table its month is in: the current month follows the window's last.
+        reports["current" if shift.month == current_month else "window"].problems.append(
+            Problem(
+                column=shift.column,
+                check=f"{shift.month} unlike the months beside it (distance "
+                f"{shift.distance:.2f} from {shift.nearest_month}, bound {shift.bound:g}): "
+                f"median {shift.median:g} against {shift.nearest_median:g} in "
+                f"{shift.nearest_month}; other units?",
+                rows=0,
+                examples=[],
+                example_rows=[],
+            )
+        )
+    return reports
 
 
 def reports_as_json(reports: dict[str, TableReport]) -> dict[str, dict[str, Any]]:

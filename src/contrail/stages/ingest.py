@@ -6,8 +6,6 @@ good run's bytes (DVC records nothing), and every problem goes to an untracked r
 
 from __future__ import annotations
 
-import pandas as pd
-
 from contrail import paths
 from contrail.data import schema, sources
 from contrail.io import write_json, write_parquet, write_text
@@ -25,21 +23,9 @@ def run(params: Params) -> None:
     with step(f"select {params.data.start}..{params.data.end} + {params.data.current_month}"):
         window, current = sources.split_window(table, params.data)
     del table
-    reports = {}
-    for name, rows in (("window", window), ("current", current)):
-        with step(f"validate the {name} ({len(rows):,} rows)"):
-            problems = schema.validate(rows, params.validation, origin=origin)
-        reports[name] = schema.TableReport(origin.name, len(rows), problems)
-    with step("compare each month with the months beside it"):
-        compared = ["year", "month", "day", *params.validation.month_consistency]
-        months_apart = schema.month_consistency(
-            pd.concat([rows[[c for c in compared if c in rows]] for rows in (window, current)]),
-            params.validation,
-        )
-    for month, problem in months_apart:
-        # Named in the table its month is in: the current month follows the window's last.
-        reports["current" if month == params.data.current_month else "window"].problems.append(
-            problem
+    with step(f"validate {len(window):,} + {len(current):,} rows"):
+        reports = schema.validate_window(
+            window, current, params.validation, origin, params.data.current_month
         )
     failed = [f"{name}: {p.line()}" for name, report in reports.items() for p in report.problems]
     if failed:
