@@ -150,6 +150,78 @@ def column_dropped(repo: Path) -> list[str]:
     return ["window: visib: column is missing", "current: visib: column is missing"]
 
 
+def column_renamed(repo: Path) -> list[str]:
+    write_source(repo, read_source(repo).rename(columns={"dep_delay": "DepDelay"}))
+    return ["window: dep_delay: column is missing (is 'DepDelay' it, renamed?)"]
+
+
+def to_celsius(fahrenheit: pd.Series) -> pd.Series:
+    return ((fahrenheit - 32) * 5 / 9).round(1)
+
+
+def one_months_temperature_in_celsius(repo: Path) -> list[str]:
+    """Only temp converted: each value plausible, but the dew point is now above it."""
+    table = read_source(repo)
+    february = table["month"] == 2
+    table.loc[february, "temp"] = to_celsius(table.loc[february, "temp"])
+    write_source(repo, table)
+    above = np.flatnonzero((table["dewp"] > table["temp"] + 1).to_numpy())
+    return [
+        f"window: temp+dewp: dew point above temperature by more than 1 °F ({len(above):,} "
+        f"row(s)), e.g. line {line_of(int(above[0]))}: ",
+        "window: temp: 2013-02 unlike the months beside it (distance ",
+        f"median {table.loc[february, 'temp'].median():g} against ",
+    ]
+
+
+def one_months_weather_in_celsius(repo: Path) -> list[str]:
+    """temp and dewp converted together: dew point stays below temperature, the humidity they
+    give does not match the humidity recorded, and the month is unlike its neighbours."""
+    table = read_source(repo)
+    february = table["month"] == 2
+    for column in ("temp", "dewp"):
+        table.loc[february, column] = to_celsius(table.loc[february, column])
+    write_source(repo, table)
+    return [
+        "window: temp+dewp+humid: humid unlike the humidity temp and dewp give (Magnus formula)",
+        "window: temp: 2013-02 unlike the months beside it (distance ",
+    ]
+
+
+def one_months_visibility_in_km(repo: Path) -> list[str]:
+    table = read_source(repo)
+    february = table["month"] == 2
+    table.loc[february, "visib"] = (table.loc[february, "visib"] * 1.609344).round(2)
+    write_source(repo, table)
+    return [
+        "window: visib: 2013-02 unlike the months beside it (distance ",
+        f"median {table.loc[february, 'visib'].median():g} against ",
+    ]
+
+
+def timestamps_three_hours_late(repo: Path) -> list[str]:
+    table = read_source(repo)
+    table["time_hour"] = pd.to_datetime(table["time_hour"]) + pd.Timedelta(hours=3)
+    write_source(repo, table)
+    in_window = int((table["month"] <= 3).sum())
+    return [
+        "window: time_hour+year+month+day+hour: time_hour in America/New_York must fall on "
+        f"year/month/day and hour; timestamps look shifted by +3 hours ({in_window:,} row(s)), "
+        "e.g. line 2: "
+    ]
+
+
+def a_month_delivered_twice(repo: Path) -> list[str]:
+    table = read_source(repo)
+    february = table[table["month"] == 2]
+    write_source(repo, pd.concat([table, february]))
+    return [
+        "window: table: 2013-02 delivered twice: its flights appear twice",
+        f"window: carrier+flight+time_hour: duplicate flight key (carrier, flight, time_hour) "
+        f"({2 * len(february):,} row(s)), e.g. line {line_of(int(np.flatnonzero(table['month'] == 2)[0]))}: ",
+    ]
+
+
 def empty_file(repo: Path) -> list[str]:
     (repo / SOURCE).write_bytes(b"")
     return [f"contrail ingest failed: data.source {SOURCE} is empty (0 bytes)"]
@@ -201,6 +273,12 @@ CASES = {
     "hour-off-schedule": Case(hour_off_schedule, validated=True),
     "text-in-a-numeric-column": Case(text_in_a_numeric_column, validated=False),
     "column-dropped": Case(column_dropped, validated=True),
+    "column-renamed": Case(column_renamed, validated=True),
+    "one-months-temperature-in-celsius": Case(one_months_temperature_in_celsius, validated=True),
+    "one-months-weather-in-celsius": Case(one_months_weather_in_celsius, validated=True),
+    "one-months-visibility-in-km": Case(one_months_visibility_in_km, validated=True),
+    "timestamps-three-hours-late": Case(timestamps_three_hours_late, validated=True),
+    "a-month-delivered-twice": Case(a_month_delivered_twice, validated=True),
     "empty-file": Case(empty_file, validated=False),
     "header-only": Case(header_only, validated=False),
     "too-strict-min-labelled-rows": Case(
@@ -264,8 +342,9 @@ def test_bad_data_stops_repro_naming_it_and_changes_nothing(repo, name):
     listed = [line[2:] for line in report.read_text().splitlines() if line.startswith("- ")]
     assert len(listed) == int(counted[1])
     for line in expected:
-        table, problem = line.split(": ", 1)
-        assert problem in section(report.read_text(), table), report.read_text()
+        if line.startswith(("window: ", "current: ")):  # a problem's start, under its table
+            table, problem = line.split(": ", 1)
+            assert problem in section(report.read_text(), table), report.read_text()
 
 
 def section(markdown: str, table: str) -> str:
