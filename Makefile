@@ -17,7 +17,7 @@ export UV_COMPILE_BYTECODE := 1
 export BASE ?= main
 
 .PHONY: help setup ci-setup run remote-plugin restore-outputs repro push test test-workflows lint lint-workflows lock-check \
-	bench-pipeline bench-validation package serve bench-serve report gate clean update-imports monitor retrain bench-monitor
+	bench-pipeline bench-threads bench-validation package serve bench-serve report gate clean update-imports monitor retrain bench-monitor
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -153,6 +153,11 @@ lint-k8s: setup ## Render deploy/ overlays (kubectl kustomize), validate them of
 
 bench-pipeline: setup ## Time cold, no-op and hyperparameter-only `dvc repro` vs a bare fit
 	python benchmarks/pipeline.py
+
+# Each fit in its own process, the busy loop killed afterwards (about 3 minutes on 2 cores:
+# scikit-learn's defaults beside the busy process take most of it).
+bench-threads: setup ## Fit time idle and beside a busy process: contrail's threads vs 1 thread vs scikit-learn's defaults
+	python benchmarks/threads.py
 
 bench-validation: setup ## Validate 3,000,000 rows where every row fails vs the same rows passing: time, peak RSS
 	python benchmarks/validation.py

@@ -19,6 +19,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
+from threadpoolctl import threadpool_limits
 
 from contrail.features import LABEL
 from contrail.io import atomic_path
@@ -27,6 +28,11 @@ from contrail.params import FeatureParams, Params, ThresholdParams, TrainParams
 # The two files of a saved model, inside its directory.
 PIPELINE_FILE = "model.joblib"
 CARD_FILE = "model.json"
+# OpenMP threads for the fit, whatever the machine: on 2 cores (133,603 rows, `make
+# bench-threads`) one thread takes 5.3 s idle and 5.2 s beside a busy process; two spinning
+# threads (scikit-learn's default) 3.3 s idle but 65 s beside it, two sleeping ones 10.6 s and
+# 6.2 s. The fit's thousands of short parallel regions pay for every wait or wake-up.
+FIT_THREADS = 1
 
 
 def build_pipeline(features: FeatureParams, train: TrainParams, seed: int) -> Pipeline:
@@ -121,12 +127,20 @@ class TrainedModel:
         return cls(joblib.load(directory / PIPELINE_FILE), card)
 
 
-def fit(data: pd.DataFrame, params: Params) -> TrainedModel:
-    """Fit the pipeline on a labelled feature table and write its card."""
+def fit(data: pd.DataFrame, params: Params, threads: int | None = FIT_THREADS) -> TrainedModel:
+    """Fit the pipeline on a labelled feature table and write its card.
+
+    `threads`: OpenMP threads for the fit; None leaves the process's count (under the
+    `contrail` command, one per usable CPU: `contrail.cpus`)."""
     y = data[LABEL].to_numpy(dtype=int)
     columns = params.features.columns
     pipeline = build_pipeline(params.features, params.train, params.seed)
-    pipeline.fit(data[columns], y)
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        pipeline.fit(data[columns], y)
+    # The trees and their predictions are the same bit for bit whatever the thread count, but
+    # the classifier's binner keeps the count it ran with. Back to its default (None: decided
+    # when used), the pickle and dvc.lock's md5 never depend on it.
+    pipeline[-1]._bin_mapper.n_threads = None
     card = ModelCard(
         features=columns,
         threshold=choose_threshold(

@@ -6,7 +6,7 @@ import sklearn
 
 from contrail.features import LABEL, build_features
 from contrail.metrics import DelayRateBaseline
-from contrail.model import TrainedModel
+from contrail.model import PIPELINE_FILE, TrainedModel, fit
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,12 @@ def test_saved_model_round_trips_and_refuses_other_sklearn(trained_model, featur
     (tmp_path / "model.json").write_text(card.replace(sklearn.__version__, "0.0.1"))
     with pytest.raises(RuntimeError, match=r"trained with scikit-learn 0\.0\.1"):
         TrainedModel.load(tmp_path)
+
+
+def test_the_saved_model_does_not_depend_on_the_thread_count(feature_tables, params, tmp_path):
+    """dvc.lock records the model's md5: the trees are the same with any thread count, and
+    the one place scikit-learn records the count is reset."""
+    for threads in (1, 2):
+        fit(feature_tables["train"], params, threads=threads).save(tmp_path / str(threads))
+    one, two = ((tmp_path / t / PIPELINE_FILE).read_bytes() for t in ("1", "2"))
+    assert one == two

@@ -3,12 +3,20 @@
 One file per command group parses options and dispatches to the area's module; `common`
 declares the shared options, the exit codes and the guard every command runs in. Commands
 import what they need when they run: `contrail --help` starts in a fraction of a second, and
-a stage pays only for its own libraries.
+a stage pays only for its own libraries. That leaves this module, imported before any of
+them, to size the OpenMP and BLAS thread pools to the CPUs the process may use
+(`contrail.cpus`), for every command and the `dvc repro` a command runs.
 """
 
 from __future__ import annotations
 
+import os
+
 import typer
+
+from contrail import cpus
+
+os.environ.update(cpus.thread_environment(cpus.usable_cpus(), os.environ))
 
 from contrail.cli import monitor, release, report, serving, stages
 

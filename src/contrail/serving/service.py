@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 
-# Before numpy and scikit-learn start their thread pools: the worker processes are the
-# parallelism; OpenMP threads contending for the same cores only add latency to small batches.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from contrail import cpus
+
+# Before numpy and scikit-learn start their thread pools: the worker processes, one per CPU the
+# process may use, are the parallelism; OpenMP threads contending for the same cores only add
+# latency to small batches. Set over inherited values: `contrail serve` passes on the command's
+# own (a thread per CPU, for fitting).
+os.environ.update(cpus.thread_environment(1))
 
 import json
 import logging
@@ -80,7 +83,7 @@ class PredictInput(bentoml.IODescriptor):  # type: ignore[misc]
 
 
 @bentoml.asgi_app(model_routes, path="/")
-@bentoml.service(name="flight_delay", workers="cpu_count", traffic={"timeout": 30})
+@bentoml.service(name="flight_delay", workers=cpus.usable_cpus(), traffic={"timeout": 30})
 class FlightDelay:
     """Probability that a New York departure arrives more than 15 minutes late."""
 
