@@ -1,11 +1,13 @@
 """Data drift of model inputs, condensed to one row per feature.
 
-`run_drift` is Evidently's report (the HTML and metrics of the DVC drift stage): Evidently
-decides per column (its own test status), so the verdict stays Evidently's for any method
-chosen in params.yaml. `drift_scores` recomputes the same summary with numpy/scipy for the
-configured methods, for monitoring a million-row window in seconds (Evidently copies the
-frames and renders plots: about 30 s and 1.7 GB on 1M vs 1M rows). Evidently is imported only
-when it runs, so a command that needs `drift_scores` does not pay its 3 s import.
+`drift_scores` is the summary (the DVC drift stage's metrics and the monitor's): numpy/scipy
+for the configured methods, the same scores and verdict as Evidently's report, computed in
+0.05 s on the training table where Evidently's preset takes about 6 s (and 30 s and 1.7 GB
+on 1M vs 1M rows: it copies the frames and renders plots). `run_drift` is Evidently's report:
+`drift_scores` falls back to it for any other method chosen in params.yaml, so the verdict
+stays Evidently's, and `report_html` renders it on a bounded sample for people to read.
+Evidently is imported only when it runs, so a command that needs `drift_scores` does not pay
+its 3 s import.
 """
 
 from __future__ import annotations
@@ -249,6 +251,33 @@ def _distinct(sorted_values: FloatArray) -> FloatArray:
     keep[:1] = True
     np.not_equal(sorted_values[1:], sorted_values[:-1], out=keep[1:])
     return sorted_values[keep]
+
+
+# Rows per side in the HTML report: Evidently takes about 1 s on 5,000 rows, against 6 s on the
+# 133,603 training vs 29,425 current rows; the scores in `reports/drift.json` use every row.
+REPORT_ROWS = 5_000
+# Fixed: params.yaml's `seed` is the model's, and the drift stage does not depend on it.
+_REPORT_SEED = 0
+
+
+def report_html(
+    reference: pd.DataFrame, current: pd.DataFrame, features: FeatureParams, drift: DriftParams
+) -> str:
+    """Evidently's report on at most `REPORT_ROWS` seeded rows per side, byte-deterministic
+    (`stable_html`), its title saying which rows it shows, since its scores are the sample's."""
+    reference_rows, current_rows = (
+        frame.sample(min(len(frame), REPORT_ROWS), random_state=_REPORT_SEED)
+        for frame in (reference, current)
+    )
+    title = (
+        f"Data drift (Evidently) on a seeded sample: {len(reference_rows):,} of "
+        f"{len(reference):,} reference rows, {len(current_rows):,} of {len(current):,} current "
+        "rows; reports/drift.json scores every row"
+    )
+    html = stable_html(run_drift(reference_rows, current_rows, features, drift)[0])
+    if html.count("<head>") != 1:
+        raise RuntimeError("expected one <head> in Evidently's report")
+    return html.replace("<head>", f"<head>\n        <title>{title}</title>", 1)
 
 
 # Evidently 0.7 gives every widget and graph a uuid7 and the dashboard a "metric_" + uuid4

@@ -1,14 +1,15 @@
-"""Drift summary: one row per compared feature, Evidently's verdict, calendar excluded."""
+"""The drift stage's outputs: the summary (one row per compared feature, calendar excluded;
+`test_drift_scores.py` checks it against Evidently's) and the sampled, stable HTML report."""
 
 import numpy as np
 import pytest
 from support.drift_reference import drift_score
 
-from contrail.drift import run_drift
+from contrail.drift import drift_scores, report_html, run_drift, stable_html
 
 
 def test_summary_covers_compared_features_and_excludes_calendar(feature_tables, params):
-    _, summary = run_drift(
+    summary = drift_scores(
         feature_tables["train"], feature_tables["current"], params.features, params.drift
     )
     expected = [c for c in params.features.columns if c not in params.drift.exclude]
@@ -39,7 +40,7 @@ def test_shifted_feature_drifts_and_identical_one_does_not(feature_tables, param
     reference = feature_tables["train"]
     current = reference.sample(frac=1.0, random_state=0).reset_index(drop=True)
     current["distance"] = current["distance"] * 3
-    _, summary = run_drift(reference, current, params.features, params.drift)
+    summary = drift_scores(reference, current, params.features, params.drift)
     assert summary["features"]["distance"]["drifted"]
     assert summary["features"]["distance"]["score"] > params.drift.threshold
     assert not summary["features"]["carrier"]["drifted"]
@@ -48,16 +49,22 @@ def test_shifted_feature_drifts_and_identical_one_does_not(feature_tables, param
 
 def test_html_report_is_byte_identical_for_the_same_data(feature_tables, params):
     """Evidently draws new widget ids on every run; the tracked HTML must not change."""
-    from contrail.drift import stable_html
-
-    runs = [
-        run_drift(
-            feature_tables["train"], feature_tables["current"], params.features, params.drift
-        )[0]
-        for _ in range(2)
-    ]
+    reference, current = (feature_tables[name].head(500) for name in ("train", "current"))
+    runs = [run_drift(reference, current, params.features, params.drift)[0] for _ in range(2)]
     raw = [snapshot.get_html_str(as_iframe=False) for snapshot in runs]
     assert raw[0] != raw[1]  # the randomness this guards against is real
     stable = [stable_html(snapshot) for snapshot in runs]
     assert stable[0] == stable[1]
     assert len(stable[0]) == len(raw[0]) and "wind_speed" in stable[0]
+
+
+def test_html_report_shows_a_bounded_seeded_sample_and_says_so(feature_tables, params, monkeypatch):
+    monkeypatch.setattr("contrail.drift.REPORT_ROWS", 400)
+    reference, current = feature_tables["train"], feature_tables["current"].head(300)
+    pages = [report_html(reference, current, params.features, params.drift) for _ in range(2)]
+    assert pages[0] == pages[1]
+    title = (
+        f"<title>Data drift (Evidently) on a seeded sample: 400 of {len(reference):,} reference "
+        "rows, 300 of 300 current rows; reports/drift.json scores every row</title>"
+    )
+    assert pages[0].count(title) == 1 and pages[0].index(title) < pages[0].index("<body>")
