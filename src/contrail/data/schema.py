@@ -29,7 +29,7 @@ ORIGINS = ("EWR", "JFK", "LGA")
 FLIGHT_KEY = ["carrier", "flight", "time_hour"]
 # A flight's label is its arrival delay: without one it can neither train nor test the model.
 ARRIVAL = "arr_delay"
-LOCAL_TZ = "America/New_York"
+LOCAL_TZ = relations.LOCAL_TZ
 HOUR_CHECK = "hour/minute must equal sched_dep_time"
 TIME_HOUR_CHECK = f"time_hour in {LOCAL_TZ} must fall on year/month/day and hour"
 DUPLICATE_KEY = f"duplicate flight key ({', '.join(FLIGHT_KEY)})"
@@ -171,13 +171,13 @@ class Problem:
 
 def _first_failing(bad: np.ndarray, limit: int = MAX_EXAMPLES) -> np.ndarray:
     """Positions of the first `limit` True values, scanning a block at a time."""
-    found: list[np.ndarray] = []
+    found = np.array([], dtype=np.int64)
     for start in range(0, len(bad), _SCAN_ROWS):
-        hits = np.flatnonzero(bad[start : start + _SCAN_ROWS])[: limit - sum(map(len, found))]
-        found.append(hits + start)
-        if sum(map(len, found)) >= limit:
+        hits = np.flatnonzero(bad[start : start + _SCAN_ROWS]) + start
+        found = np.concatenate([found, hits[: limit - len(found)]])
+        if len(found) == limit:
             break
-    return np.concatenate(found) if found else np.array([], dtype=np.int64)
+    return found
 
 
 def _shown(value: object) -> str:
