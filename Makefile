@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 # Base revision for `make report`/`make gate`; the PR workflow sets BASE from the event.
 export BASE ?= main
 
-.PHONY: help setup ci-setup run remote-plugin restore-outputs repro push test test-workflows lint lint-workflows lock-check \
+.PHONY: help setup ci-setup run drift-report remote-plugin restore-outputs repro push test test-workflows lint lint-workflows lock-check \
 	bench-pipeline bench-threads bench-validation package serve bench-serve report gate clean update-imports monitor retrain bench-monitor
 
 help: ## List the targets
@@ -41,10 +41,15 @@ ci-setup: setup ## CI: the locked environment (UV_NO_DEV=1: no dev group), .venv
 
 # reports/failed/ holds the problems of the last data that failed validation; cleared first,
 # since DVC reruns nothing (and so cannot clear it) once the data is back to what dvc.lock has.
-run: setup ## Run the whole pipeline (dvc repro) on the embedded data, then summarise
+run: setup ## Run the whole pipeline (dvc repro) on the embedded data, render the drift HTML, summarise
 	rm -rf reports/failed
 	dvc repro
+	contrail drift-report
 	contrail summary
+
+# Outside `dvc repro`, like `dvc plots show`: importing Evidently takes longer than the scores.
+drift-report: setup ## Evidently's HTML drift report of the current features (reports/drift.html)
+	contrail drift-report
 
 # `contrail remote-plugin` names the dependency group (remote-s3, remote-gs, remote-azure,
 # remote-ssh) with the DVC plugin for the URL's scheme, or nothing for a local path. --group

@@ -190,19 +190,24 @@ def bootstrap_weights(n: int, samples: int, seed: int) -> Iterator[np.ndarray]:
 def weighted_roc_auc(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """ROC AUC of each row of `weights` (a resample), all at once.
 
-    The Mann-Whitney form: per distinct score, the weight of negatives ranked below each
-    positive, ties counting half. Equals `roc_auc_score` on the resampled rows; NaN where a
-    resample has only one class.
+    The Mann-Whitney form: for each positive, the weight of negatives scored below it, ties
+    counting half, read from the negatives' cumulative weights in score order. The counts are
+    whole numbers, so every sum is exact and the result equals `roc_auc_score` on the
+    resampled rows; NaN where a resample has only one class.
     """
-    order = np.argsort(p, kind="stable")
-    scores, labels, weights = p[order], y[order].astype(bool), weights[:, order]
-    starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])
-    positive = np.add.reduceat(weights * labels, starts, axis=1)
-    negative = np.add.reduceat(weights * ~labels, starts, axis=1)
-    below = np.cumsum(negative, axis=1) - negative
-    pairs = positive.sum(axis=1) * negative.sum(axis=1)
+    labels = y.astype(bool)
+    negatives = np.flatnonzero(~labels)
+    negatives = negatives[np.argsort(p[negatives], kind="stable")]
+    negative_scores, positive_scores = p[negatives], p[labels]
+    cumulative = np.zeros((len(weights), len(negatives) + 1))
+    np.cumsum(weights[:, negatives], axis=1, out=cumulative[:, 1:])
+    below = cumulative[:, np.searchsorted(negative_scores, positive_scores, side="left")]
+    tied = cumulative[:, np.searchsorted(negative_scores, positive_scores, side="right")] - below
+    positive = weights[:, labels]
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc: np.ndarray = (positive * (below + 0.5 * negative)).sum(axis=1) / pairs
+        auc: np.ndarray = (positive * (below + 0.5 * tied)).sum(axis=1) / (
+            positive.sum(axis=1) * cumulative[:, -1]
+        )
     return auc
 
 

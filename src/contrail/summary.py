@@ -29,8 +29,8 @@ def render(
             f"  drift     {'DETECTED' if drift['dataset_drift'] else 'not detected'}: "
             f"{drift['drifted_features']}/{drift['compared_features']} features "
             f"({', '.join(drifted) or 'none'})",
-            f"  reports   {paths.VALIDATION_MD}, {paths.METRICS}, {paths.DRIFT_HTML}, "
-            f"{paths.PLOTS_DIR} (dvc plots show)",
+            f"  reports   {paths.VALIDATION_MD}, {paths.METRICS}, {paths.PLOTS_DIR} (dvc plots "
+            f"show), {paths.DRIFT_HTML} (make drift-report)",
         ]
     )
 

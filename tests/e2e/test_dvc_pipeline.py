@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.pipeline_repo import SOURCE, digest, reproduced_repo, run, tracked_outputs
+from support.pipeline_repo import (
+    REPO_ROOT,
+    SOURCE,
+    digest,
+    reproduced_repo,
+    run,
+    tracked_outputs,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +51,18 @@ def test_repro_is_deterministic_and_leaves_git_clean(repo):
     assert tracked_outputs(repo) == first
     assert run(repo, "git", "status", "--porcelain").stdout == ""
     assert "up to date" in run(repo, "dvc", "status").stdout
+
+
+def test_drift_report_renders_evidently_html_beside_the_pipeline(repo):
+    before = tracked_outputs(repo)
+    run(repo, "contrail", "drift-report")
+    html = (repo / "reports/drift.html").read_text()
+    assert "<title>Data drift (Evidently) on a seeded sample" in html
+    assert "Dataset Drift" in html  # Evidently's own widget, not a page of ours
+    # Not a pipeline output: the pipeline is still up to date, and git ignores the page.
+    assert tracked_outputs(repo) == before
+    assert "up to date" in run(repo, "dvc", "status").stdout
+    run(REPO_ROOT, "git", "check-ignore", "--quiet", "reports/drift.html")
 
 
 def test_editing_one_stage_module_invalidates_only_that_stage(repo):

@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,6 +240,7 @@ class Act:
                 *(["--no-skip-checkout"] if fetch else []),
             ]
             log = self.logs / f"{name}.jsonl"
+            started = time.perf_counter()
             with log.open("w") as out:
                 done = subprocess.run(
                     command,
@@ -252,9 +254,11 @@ class Act:
                         "PATH": f"{self.toolbox.bin}:{self.process_env.get('PATH', os.environ['PATH'])}",
                     },
                 )
+        seconds = time.perf_counter() - started
         run = Run(done.returncode, log, parse(log))
         with (self.logs / "summary.md").open("a") as summary:
-            summary.write(f"## {workflow} on {event} ({name})\n\n")
+            # The wall time from the event to the last job's end (the PR comment is the last step).
+            summary.write(f"## {workflow} on {event} ({name}): {seconds:.0f} s\n\n")
             for job_id, job in run.jobs.items():
                 summary.write(f"- job `{job_id}`: {job.result or 'unfinished'}\n")
                 summary.writelines(f"  - {step}: {result}\n" for step, result in job.steps.items())

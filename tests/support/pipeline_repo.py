@@ -52,6 +52,7 @@ def reproduced_repo(
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(repo, "git", "init", "-q", "-b", "main")
     run(repo, "dvc", "init", "-q")
+    shutil.copy(REPO_ROOT / ".dvc/config", repo / ".dvc/config")  # as a clone has it
     shutil.copytree(REPO_ROOT / ".dvc/plots", repo / ".dvc/plots")  # custom plot templates
     # dvclive (evaluate stage) needs a commit to exist, as any cloned project has.
     run(repo, "git", "add", "-A")

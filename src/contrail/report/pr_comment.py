@@ -407,8 +407,8 @@ def _links(comparison: Comparison, run_url: str | None, plots_link: str | None) 
         )
     else:
         where = (
-            "The Evidently drift report is `reports/drift.html`; for interactive charts run "
-            f"`dvc plots diff {comparison.base_label}`."
+            "For the Evidently drift report run `make drift-report` (`reports/drift.html`); "
+            f"for interactive charts, `dvc plots diff {comparison.base_label}`."
         )
     if plots_link:
         where += f" [Interactive charts]({plots_link})."

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from dvclive.live import Live
-from sklearn.inspection import permutation_importance
 
 from contrail import metrics, paths
 from contrail.features import LABEL
@@ -42,13 +41,11 @@ def run(params: Params) -> None:
     baseline_scores = metrics.score(y, p_base, base_threshold)
     with step("permutation importance"):
         sample = test.sample(min(len(test), params.evaluate.importance_rows), random_state=0)
-        importance = permutation_importance(
-            model.pipeline,
-            sample[model.card.features],
+        importance = model.permutation_importance(
+            sample,
             sample[LABEL].to_numpy(dtype=int),
-            scoring="roc_auc",
-            n_repeats=params.evaluate.importance_repeats,
-            random_state=params.seed,
+            params.evaluate.importance_repeats,
+            params.seed,
         )
     evaluation = metrics.Evaluation(
         model=metrics.ModelScores(
@@ -71,10 +68,7 @@ def run(params: Params) -> None:
             "actual", "predicted", "confusion_counts", "Confusion matrix at the threshold",
         ),
         "importance": (
-            [
-                {"feature": f, "importance": round(float(v), 6)}
-                for f, v in zip(model.card.features, importance.importances_mean, strict=True)
-            ],
+            [{"feature": f, "importance": round(v, 6)} for f, v in importance.items()],
             "importance", "feature", "bar_horizontal_sorted",
             "Permutation importance (ROC AUC drop)",
         ),
