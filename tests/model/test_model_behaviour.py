@@ -79,3 +79,24 @@ def test_the_saved_model_does_not_depend_on_the_thread_count(feature_tables, par
         fit(feature_tables["train"], params, threads=threads).save(tmp_path / str(threads))
     one, two = ((tmp_path / t / PIPELINE_FILE).read_bytes() for t in ("1", "2"))
     assert one == two
+
+
+def test_permutation_importance_is_scikit_learns_on_the_raw_features(trained_model, feature_tables):
+    """Shuffled after the encoder and in threads, it must still be the textbook number."""
+    from sklearn.inspection import permutation_importance
+
+    sample = feature_tables["test"].sample(600, random_state=3)
+    y = sample[LABEL].to_numpy(dtype=int)
+    expected = permutation_importance(
+        trained_model.pipeline,
+        sample[trained_model.card.features],
+        y,
+        scoring="roc_auc",
+        n_repeats=2,
+        random_state=11,
+    )
+
+    importance = trained_model.permutation_importance(sample, y, repeats=2, seed=11)
+
+    assert list(importance) == trained_model.card.features
+    np.testing.assert_array_equal(list(importance.values()), expected.importances_mean)
