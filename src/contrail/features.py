@@ -4,17 +4,22 @@ Every model input is computed from raw flight + weather columns by a function he
 service cannot compute a feature differently from training (no training/serving skew).
 Only facts known before departure are used: the schedule, route, carrier, calendar and the
 weather at the origin in the scheduled hour.
+
+pandas is imported where a table is built, not with the module: `contrail check-params`, the
+pipeline's first stage, reads the feature names here and would otherwise spend most of its
+time importing pandas.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal
 
 from contrail import months
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Known only after the flight left or landed: never a feature.
 LEAKAGE_COLUMNS = frozenset({"dep_time", "dep_delay", "arr_time", "air_time", "arr_delay"})
@@ -28,6 +33,8 @@ def _decimal_hour(hhmm: pd.Series) -> pd.Series:
 
 
 def _day_of_week(raw: pd.DataFrame) -> pd.Series:
+    import pandas as pd
+
     dates = pd.to_datetime(
         pd.DataFrame({"year": raw["year"], "month": raw["month"], "day": raw["day"]})
     )
@@ -83,6 +90,8 @@ def required_inputs(feature_names: list[str]) -> list[str]:
 
 def build_features(raw: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:
     """Model inputs for each raw row, in the order given (the model's column order)."""
+    import pandas as pd
+
     return pd.DataFrame(
         {name: FEATURES[name].compute(raw) for name in feature_names}, index=raw.index
     )
