@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,7 @@ class Run:
     returncode: int
     log: Path
     jobs: dict[str, Job]
+    artifacts: Path  # act's artifact server folder: <run id>/<artifact>/<artifact>.zip
 
     def text(self) -> str:
         return self.log.read_text()
@@ -137,6 +139,12 @@ class Run:
     def job(self, job_id: str) -> Job:
         assert job_id in self.jobs, f"job {job_id!r} did not run; ran {sorted(self.jobs)}"
         return self.jobs[job_id]
+
+    def artifact(self, name: str) -> dict[str, bytes]:
+        """The files of the artifact `name` uploaded during this run, by path inside it."""
+        (archive,) = self.artifacts.glob(f"*/{name}/{name}.zip")
+        with zipfile.ZipFile(archive) as files:
+            return {path: files.read(path) for path in files.namelist()}
 
 
 def parse(log: Path) -> dict[str, Job]:
@@ -255,7 +263,7 @@ class Act:
                     },
                 )
         seconds = time.perf_counter() - started
-        run = Run(done.returncode, log, parse(log))
+        run = Run(done.returncode, log, parse(log), artifacts)
         with (self.logs / "summary.md").open("a") as summary:
             # The wall time from the event to the last job's end (the PR comment is the last step).
             summary.write(f"## {workflow} on {event} ({name}): {seconds:.0f} s\n\n")

@@ -41,6 +41,10 @@ def test_a_pull_request_gets_one_comment_updated_in_place_and_a_regression_fails
     (comment,) = pull.thread
     assert "contrail model report" in comment.body
     assert "promote" in comment.body.lower()
+    # The reviewer's downloads: the report and Evidently's HTML, rendered outside dvc repro.
+    report = opened.artifact("pr-report")
+    assert b"<title>Data drift (Evidently)" in report["drift.html"]
+    assert "pr_report.md" in report
 
     # A new head that breaks the model: the gate fails and says why, in the same comment.
     pull.head_sha = commit_change(
