@@ -17,7 +17,7 @@ export UV_COMPILE_BYTECODE := 1
 export BASE ?= main
 
 .PHONY: help setup ci-setup run drift-report remote-plugin restore-outputs repro push test test-workflows lint lint-workflows lock-check \
-	bench-pipeline bench-threads bench-validation package serve bench-serve report gate clean update-imports monitor retrain bench-monitor
+	bench-pipeline bench-threads bench-validation package serve bench-serve bench-image report gate clean update-imports monitor retrain bench-monitor
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -169,6 +169,12 @@ bench-validation: setup ## Validate 3,000,000 rows where every row fails vs the 
 
 bench-serve: setup ## Service vs naive FastAPI app: latency, req/s, rows/s (loopback, ~2 min)
 	python benchmarks/serve.py
+
+# Builds with podman (`../shared/tools/container-engine.sh` where there is no Docker), never pushes
+# (about 2 minutes). Fails if a check fails or if a module the service imports has no bytecode in
+# the image: then `python benchmarks/image.py --write-imports` and rebuild.
+bench-image: setup ## Build the service image (podman): size and layers, cold start to /readyz, checks, read-only root
+	python benchmarks/image.py --runs 5
 
 clean: ## Remove environments and caches (keeps data and models)
 	rm -rf .venv .tools .pytest_cache .ruff_cache

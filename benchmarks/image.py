@@ -1,19 +1,26 @@
-"""Container image: size, cold start to /readyz, and a read-only root filesystem (issue 9).
+"""Container image: size, cold start to /readyz, a read-only root filesystem (issues 9, 18).
 
 Builds the real Bento (`contrail package`, then `bentoml containerize --backend podman`) or
 takes an existing image (`--image`), then:
 
-- prints the image size (`podman image inspect --format '{{.Size}}'`);
+- prints the image size (`podman image inspect --format '{{.Size}}'`) and its layers' sizes;
 - starts it `--network host` on a free port and times `podman run` -> first /readyz 200
-  (best and median of `--runs` cold starts);
+  (best and median of `--runs` cold starts, each once the CPUs were idle for a second, waiting
+  up to `--idle-wait` seconds for it);
 - checks /metadata, the README's /predict example, a malformed request (4xx), /metrics;
 - runs it again with `--read-only` and exactly the writable mounts the Kubernetes manifest
-  gives it (WRITABLE_DIRS, tmpfs here, emptyDirs there) and repeats the checks.
+  gives it (WRITABLE_DIRS, tmpfs here, emptyDirs there) and repeats the checks;
+- runs it once more, every process recording the modules it imports (RECORDER), through the
+  checks, `contrail smoke` and the documentation page, and names those that have no bytecode in
+  the image: the image keeps the bytecode of the modules in src/contrail/release/
+  image-imports.txt only (contrail/release/bytecode.py), and the others are compiled at each
+  start. `--write-imports` writes that list instead; rebuild the image after it.
 
 Needs podman (`../shared/tools/container-engine.sh` on a machine without Docker). Never pushes.
 
     python benchmarks/image.py                       # package + build + measure
     python benchmarks/image.py --image contrail-img:slim --runs 5
+    python benchmarks/image.py --write-imports       # after a dependency change, then rebuild
 """
 
 from __future__ import annotations
@@ -26,10 +33,14 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from contrail.release import bytecode
+from contrail.serving.smoke import Smoke, client_for, run_checks
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "deploy/base"
@@ -58,6 +69,21 @@ RUNTIME_ROOTS = (
     "scipy",
     "threadpoolctl",
 )
+# Installed as `sitecustomize` for the tracing run: each process writes the modules imported
+# before it, then every module it looks up, to its own file (a shared stream such as
+# `-X importtime`'s stderr mixes concurrent workers' lines: about 40 modules were lost that way).
+# Lookups that find nothing (optional dependencies) are recorded too: harmless.
+RECORDER = """\
+import os, sys
+class _Recorder:
+    out = open(f"/contrail-imports/{os.getpid()}", "a", buffering=1)
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        cls.out.write(name + "\\n")
+_Recorder.out.write("".join(name + "\\n" for name in sys.modules))
+sys.meta_path.insert(0, _Recorder)
+"""
+IDLE_SHARE = 0.95
 EXAMPLE = {
     "flights": [
         {
@@ -149,6 +175,30 @@ def print_pins() -> None:
         print(f"    - {pinned}=={md.version(pinned)}")
 
 
+def idle_share(seconds: float = 1.0) -> float:
+    """The share of the CPUs' time spent idle over the next `seconds` (/proc/stat)."""
+
+    def idle_and_total() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            ticks = [int(field) for field in stat.readline().split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait
+
+    idle0, total0 = idle_and_total()
+    time.sleep(seconds)
+    idle1, total1 = idle_and_total()
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_for_idle(timeout_s: float) -> bool:
+    """Whether the CPUs were IDLE_SHARE idle for a second within timeout_s: a cold start beside
+    another busy process takes 20-70% longer here."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        if idle_share() >= IDLE_SHARE:
+            return True
+    return False
+
+
 def free_port(preferred: int) -> int:
     """`preferred` if nothing listens there (0: any free port); the container uses host networking."""
     with socket.socket() as s:
@@ -206,12 +256,12 @@ def request(
         return err.code, err.read().decode()
 
 
-def start(image: str, port: int, read_only: bool) -> tuple[str, float]:
+def start(image: str, port: int, read_only: bool, extra: tuple[str, ...] = ()) -> tuple[str, float]:
     """Start a container; return its id and the seconds from `podman run` to /readyz 200.
 
     Read-only: the pod's settings (readOnlyRootFilesystem, uid 1034, the manifest's env and
     exactly its writable mounts, as tmpfs owned by the user like fsGroup'd emptyDirs)."""
-    flags = []
+    flags = list(extra)
     if read_only:
         mounts, env = manifest_mounts_and_env()
         flags += ["--read-only", "--read-only-tmpfs=false", "--user", "1034:1034"]
@@ -275,6 +325,49 @@ def check(port: int) -> dict[str, object]:
     }
 
 
+def layer_sizes(image: str) -> list[int]:
+    """The size in bytes of each layer with files, base first."""
+    history = json.loads(run("podman", "history", "--format", "json", image))
+    return [int(layer["size"]) for layer in reversed(history) if layer["size"]]
+
+
+def trace_imports(image: str, port: int) -> set[str]:
+    """Every module any process of the service imports while it starts and serves the checks,
+    the smoke test and the documentation page (RECORDER)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        site, out = Path(scratch, "site"), Path(scratch, "imports")
+        site.mkdir()
+        out.mkdir(mode=0o777)
+        out.chmod(0o777)  # written by the image's uid 1034
+        (site / "sitecustomize.py").write_text(RECORDER)
+        mounts = (f"--volume={site}:/contrail-trace:ro", f"--volume={out}:/contrail-imports")
+        cid, _ = start(image, port, False, (*mounts, "--env=PYTHONPATH=/contrail-trace"))
+        try:
+            check(port)
+            with client_for(f"http://127.0.0.1:{port}") as client:
+                failed = [r.line() for r in run_checks(Smoke(client)) if not r.ok]
+                for page in ("/", "/docs.json"):
+                    client.get(page)
+        finally:
+            stop(cid)
+        if failed:
+            sys.exit(f"contrail smoke failed while tracing imports: {failed}")
+        return {name for each in out.iterdir() for name in each.read_text().split()}
+
+
+def without_bytecode(image: str, modules: set[str]) -> list[str]:
+    """The modules, of those given, whose source is in the image's venv but not their bytecode."""
+    script = f"--volume={bytecode.__file__}:/tmp/bytecode.py:ro"
+    result = subprocess.run(
+        ["podman", "run", "--rm", "-i", "--network", "none", script, "--entrypoint", "sh", image,
+         "-c", "exec python3 /tmp/bytecode.py missing /app/.venv/lib/python3*/site-packages /dev/stdin"],
+        input="\n".join(sorted(modules)), capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode not in (0, 1):
+        sys.exit(f"bytecode.py missing failed in {image}:\n{result.stderr[-2000:]}")
+    return result.stdout.split()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", help="measure this image instead of building one")
@@ -290,6 +383,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="host port (0: any free one)")
     parser.add_argument("--runs", type=int, default=3, help="cold starts to time")
     parser.add_argument(
+        "--idle-wait",
+        type=float,
+        default=120,
+        help="seconds to wait for idle CPUs before each timed cold start (0: don't)",
+    )
+    parser.add_argument(
+        "--write-imports",
+        action="store_true",
+        help=f"write the modules the service imports to {bytecode.IMPORTS_FILE.relative_to(REPO)}",
+    )
+    parser.add_argument(
         "--print-pins",
         action="store_true",
         help="print bentofile.yaml's python.packages from this venv and exit",
@@ -302,10 +406,13 @@ def main() -> None:
     image = args.image or build(args.tag, args.bentoml_home, args.opt)
     size = int(run("podman", "image", "inspect", "--format", "{{.Size}}", image).strip())
     print(f"image {image}: {size / 1e6:.0f} MB ({size} bytes)")
+    layers = ", ".join(f"{layer / 1e6:.1f}" for layer in layer_sizes(image))
+    print(f"layers (MB, base first): {layers}")
     port = free_port(args.port)
 
-    times = []
+    times, busy = [], 0
     for i in range(args.runs):
+        busy += args.idle_wait > 0 and not wait_for_idle(args.idle_wait)
         cid, seconds = start(image, port, read_only=False)
         times.append(seconds)
         if i == args.runs - 1:
@@ -313,13 +420,17 @@ def main() -> None:
             user = run("podman", "exec", cid, "id", "-u").strip()
             threads = run("podman", "exec", cid, "printenv", "OMP_NUM_THREADS").strip()
         stop(cid)
+    load = f"{busy} of them beside other work" if busy else f"each on {IDLE_SHARE:.0%} idle CPUs"
     print(
-        f"ready: best {min(times):.2f} s, median {statistics.median(times):.2f} s "
-        f"over {args.runs} cold starts ({', '.join(f'{t:.2f}' for t in times)})"
+        f"ready: best {min(times):.2f} s, median {statistics.median(times):.2f} s over "
+        f"{args.runs} cold starts ({', '.join(f'{t:.2f}' for t in times)}), "
+        + (load if args.idle_wait > 0 else "CPU load not checked")
     )
     print(f"uid {user}, OMP_NUM_THREADS={threads}")
     print(f"checks: {json.dumps(result)}")
 
+    if args.idle_wait > 0:
+        wait_for_idle(args.idle_wait)
     cid, seconds = start(image, port, read_only=True)
     ro = check(port)
     stop(cid)
@@ -327,6 +438,18 @@ def main() -> None:
         f"read-only ({', '.join(manifest_mounts_and_env()[0])} writable): ready {seconds:.2f} s, "
         f"checks {'OK' if ro['ok'] else 'FAILED'}: {json.dumps(ro)}"
     )
+
+    modules = trace_imports(image, port)
+    if args.write_imports:
+        bytecode.IMPORTS_FILE.write_text(
+            "# Every module the service imported in the image: `python benchmarks/image.py"
+            " --write-imports`.\n" + "".join(f"{m}\n" for m in sorted(modules))
+        )
+        print(f"wrote {len(modules)} modules to {bytecode.IMPORTS_FILE}: rebuild the image")
+    else:
+        absent = without_bytecode(image, modules)
+        names = f" ({', '.join(absent[:8])}: `--write-imports`, then rebuild)" if absent else ""
+        print(f"imports: {len(modules)} looked up, {len(absent)} without bytecode{names}")
     if not (result["ok"] and ro["ok"]):
         sys.exit(1)
 
