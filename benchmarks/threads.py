@@ -45,7 +45,8 @@ def fit_once(features: Path, threads: int | None) -> None:
     import pandas as pd
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
-    from contrail.model import PIPELINE_FILE, fit
+    from contrail.model import fit
+    from contrail.model_card import PIPELINE_FILE
     from contrail.params import load_params
 
     params = load_params(ROOT / "params.yaml")

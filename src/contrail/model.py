@@ -26,11 +26,9 @@ from threadpoolctl import threadpool_limits
 from contrail.cpus import usable_cpus
 from contrail.features import LABEL
 from contrail.io import atomic_path
+from contrail.model_card import CARD_FILE, PIPELINE_FILE, ModelCard
 from contrail.params import FeatureParams, Params, ThresholdParams, TrainParams
 
-# The two files of a saved model, inside its directory.
-PIPELINE_FILE = "model.joblib"
-CARD_FILE = "model.json"
 # OpenMP threads for the fit, whatever the machine: on 2 cores (133,603 rows, `make
 # bench-threads`) one thread takes 5.3 s idle and 5.2 s beside a busy process; two spinning
 # threads (scikit-learn's default) 3.3 s idle but 65 s beside it, two sleeping ones 10.6 s and
@@ -79,30 +77,6 @@ def choose_threshold(policy: ThresholdParams, y_train: np.ndarray, p_train: np.n
     # Flag as many flights as were delayed in training: robust to how well-calibrated the
     # probabilities are, and no tuning on held-out data.
     return float(np.quantile(p_train, 1 - float(np.mean(y_train))))
-
-
-class IncompatibleModel(RuntimeError):
-    """The model was pickled by another scikit-learn version: loading it is not safe."""
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    features: list[str]
-    threshold: float
-    sklearn_version: str
-    train_start: str
-    train_end: str
-    train_rows: int
-    train_positive_rate: float
-
-    def require_same_sklearn(self, source: str) -> None:
-        """Refuse a model pickled by another scikit-learn: it may load and predict wrongly."""
-        if self.sklearn_version != sklearn.__version__:
-            raise IncompatibleModel(
-                f"{source} was trained with scikit-learn {self.sklearn_version}, this "
-                f"environment has {sklearn.__version__}: retrain it or pin "
-                f"scikit-learn=={self.sklearn_version}"
-            )
 
 
 @dataclass(frozen=True)

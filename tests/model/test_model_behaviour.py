@@ -6,7 +6,8 @@ import sklearn
 
 from contrail.features import LABEL, build_features
 from contrail.metrics import DelayRateBaseline
-from contrail.model import PIPELINE_FILE, TrainedModel, fit
+from contrail.model import TrainedModel, fit
+from contrail.model_card import PIPELINE_FILE
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ INPUT_ERRORS = (
     ("contrail.data.sources", "SourceError"),
     ("contrail.io", "UnreadableFile"),
     ("contrail.metrics", "MetricsFormatError"),
-    ("contrail.model", "IncompatibleModel"),
+    ("contrail.model_card", "IncompatibleModel"),
     ("contrail.stages", "StageFailed"),
     ("contrail.remote", "UnsupportedRemote"),
     ("contrail.gate.recorded", "VerdictFileError"),

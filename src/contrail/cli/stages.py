@@ -4,7 +4,6 @@ installs."""
 
 from __future__ import annotations
 
-import gc
 import importlib
 import logging
 import sys
@@ -14,26 +13,21 @@ from pathlib import Path
 import typer
 
 from contrail.cli.common import ParamsOption, guard
+from contrail.startup import loading
 
 stages_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("contrail")
 
 
 def run_stage(name: str, params_path: Path, module: str = "", function: str = "run") -> None:
-    """`contrail.stages.<module or name>.<function>` with the params file, timed in the log.
-
-    The garbage collector skips the imports: pandas and scikit-learn make a million objects
-    that live as long as the process, and walking them, during the imports and again at exit,
-    costs each stage about 0.25 s (six per `dvc repro`)."""
+    """`contrail.stages.<module or name>.<function>` with the params file, timed in the log."""
     logging.basicConfig(format="%(message)s", level=logging.INFO, stream=sys.stderr)
     started = time.perf_counter()
     log.info("contrail %s", name)
-    gc.disable()
-    from contrail.params import load_params
+    with loading():
+        from contrail.params import load_params
 
-    stage = importlib.import_module(f"contrail.stages.{module or name}")
-    gc.freeze()
-    gc.enable()
+        stage = importlib.import_module(f"contrail.stages.{module or name}")
     getattr(stage, function)(load_params(params_path))
     log.info("contrail %s done in %.1fs", name, time.perf_counter() - started)
 

@@ -15,7 +15,8 @@ from contrail.features import build_features, delay_label
 from contrail.identity import model_version
 from contrail.io import read_json, read_parquet, write_json, write_text
 from contrail.metrics import Evaluation
-from contrail.model import PIPELINE_FILE, TrainedModel
+from contrail.model import TrainedModel
+from contrail.model_card import PIPELINE_FILE
 from contrail.monitor import HISTORY, MONITOR_JSON, MONITOR_MD, history, pages, production
 from contrail.monitor.check import Check, ModelFacts, measure
 from contrail.monitor.policy import Outcome, RetrainDecision, decide_retraining

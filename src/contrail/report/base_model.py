@@ -23,7 +23,8 @@ from pathlib import Path
 import yaml
 
 from contrail import paths
-from contrail.model import CARD_FILE, PIPELINE_FILE, ModelCard, TrainedModel
+from contrail.model import TrainedModel
+from contrail.model_card import CARD_FILE, PIPELINE_FILE, ModelCard
 from contrail.report.revision import REPO, ReportError, git_json, git_text
 from contrail.transports import git
 from contrail.transports.git import GitError

@@ -105,7 +105,8 @@ def same_rows(sha: str, params: Params, samples: int, base_has_metrics: bool) ->
     from contrail.features import LABEL
     from contrail.io import read_parquet
     from contrail.metrics import score
-    from contrail.model import IncompatibleModel, TrainedModel
+    from contrail.model import TrainedModel
+    from contrail.model_card import IncompatibleModel
     from contrail.report import base_model
 
     try:

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from contrail.model import ModelCard
+from contrail.model_card import ModelCard
 from contrail.serving.api_contract import MAX_BATCH_SIZE, ErrorResponse, Metadata
-from contrail.serving.package import GOLDENS_FILE
+from contrail.serving.model_store import GOLDENS_FILE
 
 
 # bentoml's stored model has no type information (no py.typed): Any.

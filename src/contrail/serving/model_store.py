@@ -1,6 +1,8 @@
-"""The model to serve, as the BentoML store holds it: its tag, and its card checked at import.
+"""The model to serve, as the BentoML store holds it: its tag, its files, its card checked at import.
 
-`CONTRAIL_MODEL_TAG` picks a stored version (default: the latest `flight-delay`).
+`CONTRAIL_MODEL_TAG` picks a stored version (default: the latest `flight-delay`). BentoML is
+imported where a stored model is read: `contrail package` and the monitor import the file
+names without it.
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ import json
 import os
 from pathlib import Path
 
-import bentoml
-
 from contrail.identity import MODEL_NAME
-from contrail.model import CARD_FILE, IncompatibleModel, ModelCard
+from contrail.model_card import CARD_FILE, IncompatibleModel, ModelCard
 
 MODEL_TAG = os.environ.get("CONTRAIL_MODEL_TAG") or f"{MODEL_NAME}:latest"
+# Stored beside the model's own files. A few real flights: the service checks its fast path on
+# them at start. JSON, not Parquet: the image then needs no pyarrow (163 MB).
+VERIFICATION_FILE = "verification.json"
+# Test-month flights with the pipeline's own probabilities: `contrail smoke` replays them.
+GOLDENS_FILE = "goldens.json"
 
 
 def stored_card(tag: str) -> ModelCard:
@@ -24,6 +29,8 @@ def stored_card(tag: str) -> ModelCard:
     `bentoml serve` (and a container) with the message; raised in a worker, BentoML would
     restart that worker forever and never become ready.
     """
+    import bentoml
+
     try:
         stored = bentoml.models.get(tag)
     except bentoml.exceptions.NotFound:

@@ -30,17 +30,14 @@ from contrail import months, paths
 from contrail.data import sources
 from contrail.features import build_features, required_inputs
 from contrail.identity import MODEL_NAME, model_version
-from contrail.model import CARD_FILE, PIPELINE_FILE, TrainedModel
+from contrail.model import TrainedModel
+from contrail.model_card import CARD_FILE, PIPELINE_FILE
+from contrail.serving.model_store import GOLDENS_FILE, VERIFICATION_FILE
 from contrail.transports import git
 from contrail.transports.git import GitError
 
 MODEL_FILES = (PIPELINE_FILE, CARD_FILE)
-# A few real flights travel with the model: the service checks its fast path on them at start.
-# JSON, not Parquet: the image then needs no pyarrow (163 MB).
-VERIFICATION_FILE = "verification.json"
 VERIFICATION_ROWS = 64
-# Test-month flights with the pipeline's own probabilities: `contrail smoke` replays them.
-GOLDENS_FILE = "goldens.json"
 GOLDEN_ROWS = 20
 GOLDENS_FORMAT = 1
 # Everything a stored model must hold for the service and `contrail smoke`.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from contrail import cpus
+from contrail.startup import loading
 
 # Before numpy and scikit-learn start their thread pools: the worker processes, one per CPU the
 # process may use, are the parallelism; OpenMP threads contending for the same cores only add
@@ -35,14 +36,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from threadpoolctl import threadpool_limits
 
-from contrail.model import TrainedModel
 from contrail.serving.api_contract import STRICT, PredictResponse, request_schema
 from contrail.serving.model_routes import model_metadata, model_routes
-from contrail.serving.model_store import MODEL_TAG, stored_card
-from contrail.serving.package import GOLDENS_FILE, VERIFICATION_FILE, read_verification
+from contrail.serving.model_store import GOLDENS_FILE, MODEL_TAG, VERIFICATION_FILE, stored_card
 from contrail.serving.prediction_log.format import log_directory
 from contrail.serving.prediction_log.writer import PredictionLog, UnwritableLogFolder, check_folder
-from contrail.serving.predictor import choose_predictor
 from contrail.serving.strict_requests import StrictRequests, request_body, validated_request
 from contrail.serving.telemetry import ModelMetrics
 
@@ -90,14 +88,23 @@ class FlightDelay:
     bento_model = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
-        self._thread_limits = threadpool_limits(limits=1)
         stored = self.bento_model
         path = Path(stored.path)
-        self.model = TrainedModel.load(path)
+        with loading():
+            # Here, in the workers only: BentoML's main process imports this module as well, to
+            # read the service's configuration, and scikit-learn would add a second to its start.
+            from contrail.model import TrainedModel
+            from contrail.serving.package import read_verification
+            from contrail.serving.predictor import choose_predictor
+
+            self.model = TrainedModel.load(path)
+            verification = read_verification(path / VERIFICATION_FILE)
+            self.predictor = choose_predictor(self.model, verification)
+        # After the imports, which load the thread pools it limits.
+        self._thread_limits = threadpool_limits(limits=1)
         card = self.model.card
         self.version = str(stored.tag.version)
         self.threshold = card.threshold
-        self.predictor = choose_predictor(self.model, read_verification(path / VERIFICATION_FILE))
         self.predictions = PredictionLog(log_directory())
         self.metrics = ModelMetrics(self.version, card.train_positive_rate)
         goldens = path / GOLDENS_FILE
