@@ -1,4 +1,4 @@
-"""Process start-up: what a stage and a service worker load before their first real work."""
+"""Process start-up: what a stage or the service loads before its first real work."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def loading() -> Iterator[None]:
 
     pandas and scikit-learn make about a million objects that live as long as the process;
     collecting during the imports, and later, only walks them again: about 0.25 s of each
-    stage's and each service worker's start on 2 cores.
+    stage's start on 2 cores, and of each of the service's processes.
     """
     gc.disable()
     try:

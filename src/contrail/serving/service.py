@@ -30,19 +30,27 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import bentoml
-import numpy as np
-from starlette.requests import Request
-from starlette.responses import Response
-from threadpoolctl import threadpool_limits
+# BentoML's main process imports this module before it starts the workers, which import it
+# again: these imports pause the collector as the workers' model load does (together about
+# 0.4 s of the image's time to ready, `make bench-image`).
+with loading():
+    import bentoml
+    import numpy as np
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from threadpoolctl import threadpool_limits
 
-from contrail.serving.api_contract import STRICT, PredictResponse, request_schema
-from contrail.serving.model_routes import model_metadata, model_routes
-from contrail.serving.model_store import GOLDENS_FILE, MODEL_TAG, VERIFICATION_FILE, stored_card
-from contrail.serving.prediction_log.format import log_directory
-from contrail.serving.prediction_log.writer import PredictionLog, UnwritableLogFolder, check_folder
-from contrail.serving.strict_requests import StrictRequests, request_body, validated_request
-from contrail.serving.telemetry import ModelMetrics
+    from contrail.serving.api_contract import STRICT, PredictResponse, request_schema
+    from contrail.serving.model_routes import model_metadata, model_routes
+    from contrail.serving.model_store import GOLDENS_FILE, MODEL_TAG, VERIFICATION_FILE, stored_card
+    from contrail.serving.prediction_log.format import log_directory
+    from contrail.serving.prediction_log.writer import (
+        PredictionLog,
+        UnwritableLogFolder,
+        check_folder,
+    )
+    from contrail.serving.strict_requests import StrictRequests, request_body, validated_request
+    from contrail.serving.telemetry import ModelMetrics
 
 PREDICT_PATH = "/predict"
 log = logging.getLogger("contrail.serving")
