@@ -14,7 +14,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-import sklearn
 from joblib import parallel_config
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -26,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from contrail.cpus import usable_cpus
 from contrail.features import LABEL
 from contrail.io import atomic_path
-from contrail.model_card import CARD_FILE, PIPELINE_FILE, ModelCard
+from contrail.model_card import CARD_FILE, PIPELINE_FILE, ModelCard, installed_sklearn
 from contrail.params import FeatureParams, Params, ThresholdParams, TrainParams
 
 # OpenMP threads for the fit, whatever the machine: on 2 cores (133,603 rows, `make
@@ -150,7 +149,7 @@ def fit(data: pd.DataFrame, params: Params, threads: int | None = FIT_THREADS) -
         threshold=choose_threshold(
             params.threshold, y, pipeline.predict_proba(data[columns])[:, 1]
         ),
-        sklearn_version=sklearn.__version__,
+        sklearn_version=installed_sklearn(),
         train_start=params.data.start,
         train_end=params.data.last_train_month,
         train_rows=len(data),

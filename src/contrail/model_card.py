@@ -15,6 +15,11 @@ PIPELINE_FILE = "model.joblib"
 CARD_FILE = "model.json"
 
 
+def installed_sklearn() -> str:
+    """This environment's scikit-learn version, from its package metadata: no import needed."""
+    return version("scikit-learn")
+
+
 class IncompatibleModel(RuntimeError):
     """The model was pickled by another scikit-learn version: loading it is not safe."""
 
@@ -31,7 +36,7 @@ class ModelCard:
 
     def require_same_sklearn(self, source: str) -> None:
         """Refuse a model pickled by another scikit-learn: it may load and predict wrongly."""
-        installed = version("scikit-learn")
+        installed = installed_sklearn()
         if self.sklearn_version != installed:
             raise IncompatibleModel(
                 f"{source} was trained with scikit-learn {self.sklearn_version}, this "
